@@ -7,7 +7,98 @@ import json
 import sys
 from collections.abc import Sequence
 
-from bot.knowledge import KnowledgeError, json_schema, load_knowledge
+from bot.knowledge import KnowledgeBase, KnowledgeError, json_schema, load_knowledge
+from bot.reply import Reply, StepContext
+
+
+class CommandError(Exception):
+    """A problem with what the user typed or with their files: one line, exit status 2."""
+
+
+def _knowledge(directory: str | None) -> KnowledgeBase:
+    try:
+        return load_knowledge(directory)
+    except KnowledgeError as error:
+        raise CommandError(str(error)) from None
+
+
+def render_text(reply: Reply) -> str:
+    """A reply as the terminal shows it."""
+    return reply.text
+
+
+def _step_context(kb: KnowledgeBase, args: argparse.Namespace) -> StepContext | None:
+    if args.routine is None and args.step is None:
+        return None
+    if args.routine is None or args.step is None:
+        raise CommandError("--routine and --step go together")
+    routine = kb.routines.get(args.routine)
+    if routine is None:
+        raise CommandError(f"no routine {args.routine!r}; try: {', '.join(sorted(kb.routines))}")
+    if not 1 <= args.step <= len(routine.steps):
+        raise CommandError(f"{routine.id} has steps 1 to {len(routine.steps)}")
+    return StepContext(routine.id, args.step - 1)
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from bot.assistant import Assistant
+
+    kb = _knowledge(args.knowledge)
+    context = _step_context(kb, args)
+    assistant = Assistant(kb)
+    if args.question:
+        questions = [" ".join(args.question)]
+    else:
+        questions = (line.rstrip("\n") for line in sys.stdin if line.strip())
+    for number, question in enumerate(questions):
+        reply = assistant.ask(question, context)
+        if args.json:
+            print(json.dumps(reply.to_json(), ensure_ascii=False), flush=True)
+        else:
+            print(("\n" if number else "") + render_text(reply), flush=True)
+    return 0
+
+
+def _routines(args: argparse.Namespace) -> int:
+    kb = _knowledge(args.knowledge)
+    if args.json:
+        listing = [
+            {
+                "id": routine.id,
+                "title": routine.title,
+                "seconds": routine.seconds,
+                "steps": [
+                    {"n": n, "id": s.id, "title": s.title, "text": s.text, "seconds": s.seconds}
+                    for n, s in enumerate(routine.steps, start=1)
+                ],
+            }
+            for routine in kb.routines.values()
+        ]
+        print(json.dumps(listing, indent=2, ensure_ascii=False))
+        return 0
+    for routine in kb.routines.values():
+        minutes = round(routine.seconds / 60)
+        print(f"{routine.id}: {routine.title} ({len(routine.steps)} steps, {minutes} min)")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from bot.assistant import Assistant
+    from bot.evaluation import evaluate, load_cases
+
+    try:
+        cases = load_cases(args.file)
+    except (OSError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    result = evaluate(Assistant(_knowledge(args.knowledge)), cases)
+    print(f"top-1 accuracy:        {result.accuracy}")
+    print(f"off-topic rejection:   {result.rejection}")
+    print(f"red-flag recall:       {result.red_flags}")
+    if args.verbose:
+        for miss in result.misses:
+            got = f"{miss.reply.id or miss.reply.kind} ({miss.reply.score:.0f})"
+            print(f"MISS {miss.case.expect} <- {got}: {miss.case.question}")
+    return 0
 
 
 def _kb_check(args: argparse.Namespace) -> int:
@@ -42,6 +133,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
+    ask = commands.add_parser("ask", help="answer a question (or one per line of stdin)")
+    ask.add_argument("question", nargs="*", help="the question; without it, read stdin")
+    ask.add_argument("--json", action="store_true", help="one JSON object per question")
+    ask.add_argument("--routine", help="ask as if inside this routine ...")
+    ask.add_argument("--step", type=int, help="... at this step (1-based)")
+    ask.add_argument("--knowledge", help="a knowledge directory (default: the packaged one)")
+    ask.set_defaults(handler=_ask)
+
+    routines = commands.add_parser("routines", help="list the guided routines")
+    routines.add_argument("--json", action="store_true", help="with their steps, as JSON")
+    routines.add_argument("--knowledge", help="a knowledge directory (default: the packaged one)")
+    routines.set_defaults(handler=_routines)
+
+    evaluation = commands.add_parser("eval", help="measure answers on an evaluation file")
+    evaluation.add_argument("file", help="a YAML list of {q, expect}")
+    evaluation.add_argument("--verbose", "-v", action="store_true", help="list every miss")
+    evaluation.add_argument("--knowledge", help="a knowledge directory (default: the packaged one)")
+    evaluation.set_defaults(handler=_eval)
+
     kb = commands.add_parser("kb", help="check the knowledge base or print its JSON Schema")
     kb_commands = kb.add_subparsers(dest="kb_command", required=True)
     check = kb_commands.add_parser("check", help="validate a knowledge directory")
@@ -59,7 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except CommandError as error:
+        print(f"massage-bot: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

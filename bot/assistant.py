@@ -1,0 +1,113 @@
+"""Answer a question from the knowledge base: red flags first, then the best match."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.knowledge import Entry, KnowledgeBase, Muscle, Step
+from bot.matcher import Match, Matcher
+from bot.reply import Reply, StepContext, Suggestion
+from bot.safety import RedFlags
+
+MAX_QUESTION_CHARS = 2000
+MORE_PRESSURE_ID = "more-pressure"
+LESS_PRESSURE_ID = "less-pressure"
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """How sure the assistant must be. Scores are the matcher's 0 to 100.
+
+    `answer_threshold`: below it the bot does not answer (chosen on tests/eval/).
+    `clarify_margin`: entries this close to the best make the answer a `clarify`.
+    """
+
+    answer_threshold: float = 50.0
+    clarify_margin: float = 4.0
+    max_suggestions: int = 3
+
+
+def entry_phrasings(entry: Entry) -> list[str]:
+    """The texts that should match an entry: its questions, title and other names."""
+    texts = [*entry.questions, entry.title]
+    if isinstance(entry, Muscle):
+        texts += entry.aliases
+    return texts
+
+
+class Assistant:
+    """Answers questions against one immutable knowledge base."""
+
+    def __init__(self, kb: KnowledgeBase, settings: MatchSettings | None = None) -> None:
+        self.kb = kb
+        self.settings = settings or MatchSettings()
+        trigger_words = [t for entry in kb.red_flags for t in entry.triggers]
+        self.matcher = Matcher(
+            {entry.id: entry_phrasings(entry) for entry in kb.entries.values()},
+            kb.synonyms,
+            extra_vocabulary=[w for t in trigger_words for w in t.split()],
+        )
+        self.red_flags = RedFlags(kb.red_flags, self.matcher.normaliser)
+        self.fallback_text = self._fallback_text()
+
+    def ask(self, question: str, context: StepContext | None = None) -> Reply:
+        """Answer `question`, inside a routine step when `context` is given."""
+        question = question.strip()[:MAX_QUESTION_CHARS]
+        red_flag = self.red_flags.check(question)
+        if red_flag:
+            return Reply(question, "safety", red_flag.text, red_flag.id, red_flag.title, 100.0)
+        matches = self.matcher.rank(question)
+        if not matches or matches[0].score < self.settings.answer_threshold:
+            best = matches[0].score if matches else 0.0
+            return Reply(question, "fallback", self.fallback_text, score=best)
+        best = matches[0]
+        step = self._step(context)
+        if step and best.entry_id in (MORE_PRESSURE_ID, LESS_PRESSURE_ID):
+            advice = step.more_pressure if best.entry_id == MORE_PRESSURE_ID else step.less_pressure
+            entry = self.kb.entries[best.entry_id]
+            return Reply(question, "answer", advice, entry.id, entry.title, best.score)
+        close = self._close_to(best, matches)
+        if len(close) > 1:
+            suggestions = tuple(
+                Suggestion(m.entry_id, self.kb.entries[m.entry_id].title, m.score) for m in close
+            )
+            text = "Did you mean one of these?\n" + "\n".join(f"- {s.title}" for s in suggestions)
+            return Reply(question, "clarify", text, score=best.score, suggestions=suggestions)
+        entry = self.kb.entries[best.entry_id]
+        return Reply(question, "answer", entry.text, entry.id, entry.title, best.score)
+
+    def pressure_advice(self, context: StepContext, more: bool) -> Reply:
+        """The step's own advice for the giver when the receiver wants more or less pressure."""
+        step = self._step(context)
+        entry = self.kb.entries.get(MORE_PRESSURE_ID if more else LESS_PRESSURE_ID)
+        question = "more pressure" if more else "less pressure"
+        if step is None:
+            if entry is None:
+                return Reply(question, "fallback", self.fallback_text)
+            return Reply(question, "answer", entry.text, entry.id, entry.title, 100.0)
+        text = step.more_pressure if more else step.less_pressure
+        return Reply(
+            question, "answer", text, entry.id if entry else None, step.title, 100.0
+        )
+
+    def _step(self, context: StepContext | None) -> Step | None:
+        if context is None:
+            return None
+        routine = self.kb.routines.get(context.routine_id)
+        if routine is None or not 0 <= context.step_index < len(routine.steps):
+            return None
+        return routine.steps[context.step_index]
+
+    def _close_to(self, best: Match, matches: list[Match]) -> list[Match]:
+        margin = self.settings.clarify_margin
+        close = [m for m in matches if best.score - m.score <= margin]
+        return close[: self.settings.max_suggestions]
+
+    def _fallback_text(self) -> str:
+        routines = ", ".join(sorted(self.kb.routines)) or "none yet"
+        return (
+            "I'm not sure I understood that one. I can help with massage at home: ask me "
+            "how to do a technique (\"what is effleurage?\"), where a muscle is (\"where are "
+            "the rhomboids?\"), how much pressure to use, or what is safe. I can also guide "
+            f"you step by step through a routine ({routines})."
+        )

@@ -1,0 +1,233 @@
+"""Fuzzy question matching: normalise, correct typos with rapidfuzz, score by rare shared words.
+
+A question and every phrasing of every entry become *terms*: lower-case words with
+typos corrected against the knowledge base's vocabulary (rapidfuzz, OSA distance),
+synonyms mapped to the knowledge base's words, stop words dropped, and stems taken.
+Each term weighs its inverse entry frequency, so "rhomboids" says more than "back".
+
+The score of a phrasing for a question (0 to 100) is mostly how much of the
+phrasing's weight the question covers, partly how much of the question's weight
+the phrasing explains, with a small rapidfuzz `token_sort_ratio` share to order
+near ties. Long messages are also scored sentence by sentence, so a question asked
+after a story is matched on its own. A phrasing scores only if it shares an
+informative term (one found in fewer than half of the entries) with the question.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import snowballstemmer
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+STOP_WORDS = frozenset(
+    """
+    a about above after again all am an and any anyone anything are as at be because been
+    being but by can could did do does doing done dont each else etc ever for from get gets
+    getting go going got had has have having he her here hers herself him himself his how i
+    if im in into is it its itself ive just know let lets like me mine my myself of off oh
+    ok okay on once only or other our ours out please pls plz really she should so
+    some someone something than thank thanks thx that thats the their theirs them then there
+    these they this those though thing things to too u um uh up us very was way we well were
+    what whats when where which while who why will with would ya yeah yes yo you your youre
+    yours hi hello hey hiya sup guys guy lol haha hmm wanna gonna gotta kinda sorta anyway
+    tell question help need want wondering wonder also still ur r id ill theyre
+    """.split()
+)
+_CONTRACTIONS = (("can't", "can not"), ("won't", "will not"), ("n't", " not"), ("'", ""))
+_WORD = re.compile(r"[a-z0-9]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+MIN_CORRECTABLE_LENGTH = 4
+INFORMATIVE_SHARE = 0.5  # a term in at least this share of the entries is not informative
+PHRASING_WEIGHT = 0.7  # how much covering the phrasing counts, against explaining the question
+FUZZ_WEIGHT = 0.1
+
+
+def _max_typo_distance(word: str) -> int:
+    return 1 if len(word) < 9 else 2
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-case words of `text`, contractions opened ("don't" -> "do not")."""
+    text = text.lower().replace("\u2019", "'")
+    for contraction, opened in _CONTRACTIONS:
+        text = text.replace(contraction, opened)
+    return _WORD.findall(text)
+
+
+def sentences_of(text: str) -> list[str]:
+    return [part for part in _SENTENCE_END.split(text.strip()) if part.strip()]
+
+
+class Normaliser:
+    """Turns text into terms: typo-corrected, synonyms mapped, stop words out, stemmed."""
+
+    def __init__(self, vocabulary: Iterable[str], synonyms: Mapping[str, str]) -> None:
+        self._stemmer = snowballstemmer.stemmer("english")
+        self._synonyms = {tuple(words_of(k)): tuple(words_of(v)) for k, v in synonyms.items()}
+        self._longest_synonym = max((len(k) for k in self._synonyms), default=1)
+        counts = Counter(vocabulary)
+        for variant, canonical in self._synonyms.items():
+            counts.update(variant + canonical)
+        self._known = counts
+        self._correctable = sorted(w for w in counts if len(w) >= MIN_CORRECTABLE_LENGTH - 1)
+        self.correct = lru_cache(maxsize=65536)(self._correct)
+        self.stem = lru_cache(maxsize=65536)(self._stemmer.stemWord)
+
+    def _correct(self, word: str) -> str:
+        """The vocabulary word `word` was most likely meant to be, or `word` itself."""
+        if word in self._known or len(word) < MIN_CORRECTABLE_LENGTH or word.isdigit():
+            return word
+        limit = _max_typo_distance(word)
+        close = process.extract(
+            word, self._correctable, scorer=OSA.distance, score_cutoff=limit, limit=8
+        )
+        if not close:
+            return word
+        best, _, _ = min(close, key=lambda found: (found[1], -self._known[found[0]]))
+        return best
+
+    def words(self, text: str) -> list[str]:
+        """Corrected words with synonyms replaced by the knowledge base's words."""
+        corrected = [self.correct(word) for word in words_of(text)]
+        mapped: list[str] = []
+        i = 0
+        while i < len(corrected):
+            for size in range(min(self._longest_synonym, len(corrected) - i), 0, -1):
+                canonical = self._synonyms.get(tuple(corrected[i : i + size]))
+                if canonical:
+                    mapped.extend(canonical)
+                    i += size
+                    break
+            else:
+                mapped.append(corrected[i])
+                i += 1
+        return mapped
+
+    def terms(self, text: str) -> list[str]:
+        """Stemmed content words of `text`, in order, without repeats."""
+        seen: dict[str, None] = {}
+        for word in self.words(text):
+            if word not in STOP_WORDS:
+                seen.setdefault(self.stem(word), None)
+        return list(seen)
+
+
+@dataclass(frozen=True)
+class Phrasing:
+    entry_id: str
+    text: str  # normalised, for rapidfuzz
+    terms: frozenset[str]
+    weight: float
+
+
+@dataclass(frozen=True)
+class Match:
+    entry_id: str
+    score: float  # 0 to 100
+    phrasing: str
+
+
+class Matcher:
+    """Ranks the entries of a knowledge base for a question."""
+
+    def __init__(
+        self,
+        phrasings: Mapping[str, Iterable[str]],
+        synonyms: Mapping[str, str],
+        extra_vocabulary: Iterable[str] = (),
+    ) -> None:
+        """`phrasings` maps each entry id to the texts that should match it."""
+        by_entry = {entry_id: list(texts) for entry_id, texts in phrasings.items()}
+        vocabulary = [w for texts in by_entry.values() for t in texts for w in words_of(t)]
+        self.normaliser = Normaliser([*vocabulary, *extra_vocabulary], synonyms)
+        entry_terms = {
+            entry_id: [self.normaliser.terms(text) for text in texts]
+            for entry_id, texts in by_entry.items()
+        }
+        document_frequency: Counter[str] = Counter()
+        for term_lists in entry_terms.values():
+            document_frequency.update({t for terms in term_lists for t in terms})
+        entries = max(len(by_entry), 1)
+        self.idf = {t: math.log(1 + entries / df) for t, df in document_frequency.items()}
+        self.unknown_weight = math.log(1 + entries)
+        self.informative_idf = math.log(1 + 1 / INFORMATIVE_SHARE)
+        self._phrasings: list[Phrasing] = []
+        self._postings: dict[str, list[int]] = defaultdict(list)
+        for entry_id, term_lists in entry_terms.items():
+            for terms in term_lists:
+                if not terms:
+                    continue
+                index = len(self._phrasings)
+                self._phrasings.append(
+                    Phrasing(
+                        entry_id=entry_id,
+                        text=" ".join(terms),
+                        terms=frozenset(terms),
+                        weight=sum(self.idf[t] for t in terms),
+                    )
+                )
+                for term in terms:
+                    self._postings[term].append(index)
+
+    @property
+    def size(self) -> int:
+        """How many phrasings the matcher compares."""
+        return len(self._phrasings)
+
+    def weight(self, term: str) -> float:
+        return self.idf.get(term, self.unknown_weight)
+
+    def is_informative(self, term: str) -> bool:
+        return self.idf.get(term, 0.0) >= self.informative_idf
+
+    def rank(self, question: str, limit: int = 5) -> list[Match]:
+        """The best entries for `question`, best first, one match per entry."""
+        segments = [question]
+        sentences = sentences_of(question)
+        if len(sentences) > 1:
+            segments += sentences
+        best: dict[str, Match] = {}
+        for segment in segments:
+            for match in self._rank_segment(self.normaliser.terms(segment)):
+                if match.entry_id not in best or match.score > best[match.entry_id].score:
+                    best[match.entry_id] = match
+        return sorted(best.values(), key=lambda m: m.score, reverse=True)[:limit]
+
+    def _rank_segment(self, terms: list[str]) -> list[Match]:
+        informative = [t for t in terms if self.is_informative(t)]
+        if not informative:
+            return []
+        query = frozenset(terms)
+        query_weight = sum(self.weight(t) for t in terms)
+        query_text = " ".join(terms)
+        candidates = {i for term in informative for i in self._postings.get(term, ())}
+        scored: dict[str, tuple[float, Phrasing]] = {}
+        for index in candidates:
+            phrasing = self._phrasings[index]
+            shared = sum(self.idf[t] for t in phrasing.terms & query)
+            coverage = shared / phrasing.weight
+            explained = shared / query_weight
+            score = PHRASING_WEIGHT * coverage + (1 - PHRASING_WEIGHT) * explained
+            current = scored.get(phrasing.entry_id)
+            if current is None or score > current[0]:
+                scored[phrasing.entry_id] = (score, phrasing)
+        ordered = sorted(scored.values(), key=lambda found: found[0], reverse=True)[:20]
+        return [
+            Match(
+                entry_id=phrasing.entry_id,
+                score=100
+                * (
+                    (1 - FUZZ_WEIGHT) * score
+                    + FUZZ_WEIGHT * fuzz.token_sort_ratio(query_text, phrasing.text) / 100
+                ),
+                phrasing=phrasing.text,
+            )
+            for score, phrasing in ordered
+        ]
