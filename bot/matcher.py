@@ -32,18 +32,25 @@ STOP_WORDS = frozenset(
     being but by can could did do does doing done dont each else etc ever for from get gets
     getting go going got had has have having he her here hers herself him himself his how i
     if im in into is it its itself ive just know let lets like me mine my myself of off oh
-    ok okay on once only or other our ours out please pls plz really she should so
+    ok okay on once only or our ours out please pls plz really she should so
     some someone something than thank thanks thx that thats the their theirs them then there
     these they this those though thing things to too u um uh up us very was way we well were
     what whats when where which while who why will with would ya yeah yes yo you your youre
     yours hi hello hey hiya sup guys guy lol haha hmm wanna gonna gotta kinda sorta anyway
-    tell question help need want wondering wonder also still ur r id ill theyre
+    wheres hows whos theres heres shes hes youve youll weve
+    tell question help need want wondering wonder also still ur r id ill theyre take takes
+    taking took make makes making made try trying tried give gives giving put say said
+    told stuff lot lots much many maybe actually basically honestly literally think thought
+    mean means sure cool nice good great best anybody everyone ask asking asked
     """.split()
 )
 _CONTRACTIONS = (("can't", "can not"), ("won't", "will not"), ("n't", " not"), ("'", ""))
+_TYPED_NEGATION = re.compile(
+    r"\b(do|does|did|is|are|was|were|should|would|could|ca|wo|have|has)nt\b"
+)
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-MIN_CORRECTABLE_LENGTH = 4
+MIN_CORRECTABLE_LENGTH = 5
 INFORMATIVE_SHARE = 0.5  # a term in at least this share of the entries is not informative
 PHRASING_WEIGHT = 0.7  # how much covering the phrasing counts, against explaining the question
 FUZZ_WEIGHT = 0.1
@@ -58,7 +65,7 @@ def words_of(text: str) -> list[str]:
     text = text.lower().replace("\u2019", "'")
     for contraction, opened in _CONTRACTIONS:
         text = text.replace(contraction, opened)
-    return _WORD.findall(text)
+    return _WORD.findall(_TYPED_NEGATION.sub(r"\1 not", text))
 
 
 def sentences_of(text: str) -> list[str]:
@@ -76,7 +83,9 @@ class Normaliser:
         for variant, canonical in self._synonyms.items():
             counts.update(variant + canonical)
         self._known = counts
-        self._correctable = sorted(w for w in counts if len(w) >= MIN_CORRECTABLE_LENGTH - 1)
+        self._correctable = sorted(
+            w for w in counts if len(w) >= MIN_CORRECTABLE_LENGTH - 1 and w not in STOP_WORDS
+        )
         self.correct = lru_cache(maxsize=65536)(self._correct)
         self.stem = lru_cache(maxsize=65536)(self._stemmer.stemWord)
 
@@ -222,10 +231,10 @@ class Matcher:
         return [
             Match(
                 entry_id=phrasing.entry_id,
-                score=100
-                * (
-                    (1 - FUZZ_WEIGHT) * score
-                    + FUZZ_WEIGHT * fuzz.token_sort_ratio(query_text, phrasing.text) / 100
+                score=min(
+                    100.0,
+                    (1 - FUZZ_WEIGHT) * 100 * score
+                    + FUZZ_WEIGHT * fuzz.token_sort_ratio(query_text, phrasing.text),
                 ),
                 phrasing=phrasing.text,
             )

@@ -1,0 +1,182 @@
+"""Answering questions on the shipped knowledge base, through the engine and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.assistant import Assistant, MatchSettings
+from bot.knowledge import load_knowledge
+from bot.reply import StepContext
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def assistant() -> Assistant:
+    return Assistant(load_knowledge())
+
+
+def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("where are the rhomboids?", "rhomboids"),
+        ("trapezus", "trapezius"),
+        ("what muscles are between the spine and shouldr blade", "rhomboids"),
+        ("more pressure?", "more-pressure"),
+        ("firmer", "more-pressure"),
+        ("can ya go firmer", "more-pressure"),
+        ("ow too hard", "less-pressure"),
+        ("what's effleurage", "effleurage"),
+        ("how do i use my fist on the upper back", "fist-rocking"),
+        ("what do i do with my other hand", "other-hand-connection"),
+    ],
+)
+def test_answers_common_questions(assistant: Assistant, question: str, expected: str) -> None:
+    reply = assistant.ask(question)
+    assert (reply.kind, reply.id) == ("answer", expected), reply
+    assert reply.text == assistant.kb.entries[expected].text
+    assert 0 < reply.score <= 100
+
+
+def test_a_question_after_a_story(assistant: Assistant) -> None:
+    story = (
+        "So my husband works construction and comes home wrecked every night. Last night "
+        "I tried giving him a back rub on the couch but honestly I had no clue what I was "
+        "doing and my wrists hurt after five minutes. How long should a massage actually be?"
+    )
+    reply = assistant.ask(story)
+    assert (reply.kind, reply.id) == ("answer", "how-long")
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["help me with my taxes", "what's on tv", "asdkjh qwpeoiru zxmn", "best pizza in town?",
+     "?", "ok", "hi", "thanks", "k", "", "   "],
+)
+def test_off_topic_and_empty_get_the_fallback(assistant: Assistant, question: str) -> None:
+    reply = assistant.ask(question)
+    assert reply.kind == "fallback"
+    assert reply.id is None
+    assert "routine" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("my arm goes numb when you press there", "numbness-tingling"),
+        ("can i massage my wife she's pregnant", "pregnancy"),
+        ("i got a sharp stabbing pain when you pressed", "sharp-pain"),
+        ("he says his chest hurts", "chest-pain"),
+        ("feeling dizzy after the massage, more pressure next time?", "dizziness"),
+    ],
+)
+def test_red_flags_win_over_technique(assistant: Assistant, question: str, expected: str) -> None:
+    reply = assistant.ask(question)
+    assert (reply.kind, reply.id) == ("safety", expected)
+    assert reply.text == assistant.kb.entries[expected].text
+
+
+def test_step_context_gives_the_steps_own_advice(assistant: Assistant) -> None:
+    routine = assistant.kb.routines["upper-back"]
+    fist = next(i for i, step in enumerate(routine.steps) if "fist" in step.id)
+    reply = assistant.ask("more pressure?", StepContext("upper-back", fist))
+    assert reply.kind == "answer"
+    assert reply.text == routine.steps[fist].more_pressure
+    softer = assistant.ask("can you go softer", StepContext("upper-back", fist))
+    assert softer.text == routine.steps[fist].less_pressure
+    assert assistant.ask("more pressure?").text == assistant.kb.entries["more-pressure"].text
+
+
+def test_near_ties_clarify_with_close_suggestions_only(assistant: Assistant) -> None:
+    strict = Assistant(assistant.kb, MatchSettings(clarify_margin=100.0))
+    reply = strict.ask("neck")
+    assert reply.kind == "clarify"
+    assert 2 <= len(reply.suggestions) <= 3
+    assert reply.id is None
+    scores = [s.score for s in reply.suggestions]
+    assert scores == sorted(scores, reverse=True)
+    clear = Assistant(assistant.kb, MatchSettings(clarify_margin=0.0)).ask("neck")
+    assert clear.kind == "answer"
+    assert clear.id == reply.suggestions[0].id
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=3000))
+def test_any_text_gets_a_reply(assistant: Assistant, text: str) -> None:
+    reply = assistant.ask(text)
+    assert reply.kind in ("answer", "safety", "clarify", "fallback")
+    assert 0 <= reply.score <= 100
+    assert reply.text
+
+
+def test_ask_json_contract() -> None:
+    result = run_cli("ask", "--json", "where are the rhomboids?")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"question", "kind", "id", "title", "text", "score", "suggestions"}
+    assert data["kind"] == "answer" and data["id"] == "rhomboids"
+    assert data["question"] == "where are the rhomboids?"
+
+
+def test_ask_reads_stdin_one_question_per_line() -> None:
+    result = run_cli("ask", "--json", stdin="more pressure?\n\nwhat's on tv\nim pregnant ok?\n")
+    assert result.returncode == 0, result.stderr
+    kinds = [json.loads(line)["kind"] for line in result.stdout.splitlines()]
+    assert kinds == ["answer", "fallback", "safety"]
+
+
+def test_ask_in_a_routine_step() -> None:
+    kb = load_knowledge()
+    steps = kb.routines["upper-back"].steps
+    n = next(i for i, step in enumerate(steps, start=1) if "fist" in step.id)
+    result = run_cli("ask", "--json", "--routine", "upper-back", "--step", str(n), "harder")
+    assert json.loads(result.stdout)["text"] == steps[n - 1].more_pressure
+    bad = run_cli("ask", "--routine", "upper-back", "--step", "99", "harder")
+    assert bad.returncode == 2
+    assert "upper-back has steps 1 to" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_routines_json() -> None:
+    result = run_cli("routines", "--json")
+    routines = {r["id"]: r for r in json.loads(result.stdout)}
+    assert {"upper-back", "neck-and-shoulders", "lower-back"} <= set(routines)
+    first = routines["upper-back"]["steps"][0]
+    assert set(first) == {"n", "id", "title", "text", "seconds"}
+    assert first["n"] == 1
+    for routine in routines.values():
+        assert 600 <= sum(step["seconds"] for step in routine["steps"]) <= 1200
+
+
+def test_the_terminal_commands_never_import_discord() -> None:
+    code = "import sys; from bot.__main__ import main; main(['ask', 'more pressure?']); " \
+           "assert 'discord' not in sys.modules, 'discord imported'"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_broken_knowledge_dir_is_reported_not_raised(tmp_path: Path) -> None:
+    (tmp_path / "faq.yaml").write_text("- id: x\n  title: [\n", encoding="utf-8")
+    result = run_cli("ask", "--knowledge", str(tmp_path), "hello")
+    assert result.returncode == 2
+    assert f"{tmp_path / 'faq.yaml'}:" in result.stderr
+    assert "Traceback" not in result.stderr
