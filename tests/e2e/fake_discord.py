@@ -1,0 +1,1399 @@
+"""A fake Discord on 127.0.0.1 that the real discord.py client logs into.
+
+It serves the REST API (v10) under ``/api/v10`` and the gateway websocket at ``/gateway``,
+holds a small world (users, guilds with channels, roles and members, messages), sends
+interactions and messages as Discord would, and records every REST call the bot makes.
+Like real Discord it refuses request bodies that break Discord's limits (see
+``discord_spec.py``); refusals are kept in :attr:`FakeDiscord.refusals`.
+
+Usage, with the ``fake`` fixture of ``conftest.py`` (which builds a small world, starts the
+fake and points discord.py at it)::
+
+    async def test_ask(fake: FakeDiscord) -> None:
+        alice, general = fake.user("alice"), fake.guild("Wellness").channel("general")
+        async with fake.run(MassageBot()):  # logs the bot in, waits until it is ready
+            interaction = await fake.slash(alice, general, "massage", "ask",
+                                           question="how do I use my fist?")
+            reply = await interaction.response()  # the bot's callback, within 3 s
+            assert "fist" in reply.json["data"]["content"]
+
+Add to the world (``add_user``, ``add_guild``, ``add_role``, ``add_member``) before the bot
+logs in: the gateway sends it at IDENTIFY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import mimetypes
+import re
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import discord
+from aiohttp import WSMsgType, web
+from discord_spec import DiscordSpec, load_spec, reasons
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Json = dict[str, Any]
+Handler = Callable[..., Awaitable[web.Response]]
+
+API_PREFIX = "/api/v10"
+DISCORD_EPOCH_MS = 1_420_070_400_000
+INTERACTION_DEADLINE = 3.0
+"""Seconds a bot has to acknowledge an interaction."""
+
+# intents (https://discord.com/developers/docs/events/gateway#gateway-intents)
+GUILD_MEMBERS = 1 << 1
+GUILD_PRESENCES = 1 << 8
+GUILD_MESSAGES = 1 << 9
+DIRECT_MESSAGES = 1 << 12
+MESSAGE_CONTENT = 1 << 15
+PRIVILEGED_INTENTS = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
+
+# message flags
+EPHEMERAL = 1 << 6
+LOADING = 1 << 7
+
+# interaction and callback types
+APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE = 2, 3, 4
+SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
+
+EVERYONE_PERMISSIONS = discord.Permissions(
+    view_channel=True, send_messages=True, read_message_history=True, add_reactions=True,
+    embed_links=True, attach_files=True, use_application_commands=True,
+).value
+BOT_PERMISSIONS = EVERYONE_PERMISSIONS | discord.Permissions(
+    use_external_emojis=True, send_messages_in_threads=True, manage_messages=True,
+).value
+ALL_PERMISSIONS = discord.Permissions.all().value
+ADMINISTRATOR = discord.Permissions(administrator=True).value
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
+
+
+def _route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    """Register a REST handler; ``{name}`` in ``pattern`` captures one path segment."""
+
+    def register(handler: Handler) -> Handler:
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
+        _ROUTES.append((method, re.compile(regex), handler))
+        return handler
+
+    return register
+
+
+@dataclass(eq=False)
+class User:
+    """A Discord user (or the bot)."""
+
+    id: int
+    name: str
+    bot: bool = False
+
+    @property
+    def mention(self) -> str:
+        return f"<@{self.id}>"
+
+    def payload(self) -> Json:
+        return {
+            "id": str(self.id), "username": self.name, "global_name": self.name.title(),
+            "discriminator": "0", "avatar": None, "bot": self.bot, "public_flags": 0,
+        }
+
+
+@dataclass(eq=False)
+class Role:
+    """A guild role; the @everyone role has the guild's id."""
+
+    id: int
+    name: str
+    permissions: int = 0
+    position: int = 0
+
+    @property
+    def mention(self) -> str:
+        return f"<@&{self.id}>"
+
+    def payload(self) -> Json:
+        return {
+            "id": str(self.id), "name": self.name, "permissions": str(self.permissions),
+            "position": self.position, "color": 0, "colors": {"primary_color": 0},
+            "hoist": False, "managed": False, "mentionable": False, "flags": 0,
+            "icon": None, "unicode_emoji": None,
+        }
+
+
+@dataclass(eq=False)
+class Channel:
+    """A guild text channel, or a DM channel when ``guild`` is None."""
+
+    id: int
+    name: str
+    guild: Guild | None = None
+    recipient: User | None = None
+
+    @property
+    def mention(self) -> str:
+        return f"<#{self.id}>"
+
+    def payload(self) -> Json:
+        if self.guild is None:
+            assert self.recipient is not None
+            return {"id": str(self.id), "type": 1, "recipients": [self.recipient.payload()],
+                    "last_message_id": None, "flags": 0}
+        return {
+            "id": str(self.id), "type": 0, "name": self.name, "guild_id": str(self.guild.id),
+            "position": self.guild.channels.index(self), "permission_overwrites": [],
+            "nsfw": False, "topic": None, "parent_id": None, "last_message_id": None,
+            "rate_limit_per_user": 0, "flags": 0,
+        }
+
+
+@dataclass(eq=False)
+class Member:
+    """A user's membership of a guild."""
+
+    user: User
+    guild: Guild
+    roles: list[Role] = field(default_factory=list)
+
+    @property
+    def permissions(self) -> int:
+        """Guild-wide permissions (no channel overwrites in the fake)."""
+        if self.user is self.guild.owner:
+            return ALL_PERMISSIONS
+        value = self.guild.everyone.permissions
+        for role in self.roles:
+            value |= role.permissions
+        return ALL_PERMISSIONS if value & ADMINISTRATOR else value
+
+    def payload(self, *, with_user: bool = True) -> Json:
+        data: Json = {
+            "roles": [str(r.id) for r in self.roles], "joined_at": "2024-01-01T00:00:00+00:00",
+            "deaf": False, "mute": False, "flags": 0, "nick": None, "avatar": None,
+            "pending": False, "premium_since": None, "communication_disabled_until": None,
+        }
+        if with_user:
+            data["user"] = self.user.payload()
+        return data
+
+
+@dataclass(eq=False)
+class Guild:
+    """A guild with its channels, roles and members (the bot is always a member)."""
+
+    id: int
+    name: str
+    owner: User
+    channels: list[Channel] = field(default_factory=list)
+    roles: list[Role] = field(default_factory=list)
+    members: dict[int, Member] = field(default_factory=dict)
+
+    @property
+    def everyone(self) -> Role:
+        return self.roles[0]
+
+    def channel(self, name: str) -> Channel:
+        """The channel called ``name``."""
+        return next(c for c in self.channels if c.name == name)
+
+    def role(self, name: str) -> Role:
+        """The role called ``name``."""
+        return next(r for r in self.roles if r.name == name)
+
+    def member(self, user: User) -> Member:
+        """``user``'s membership (KeyError if they are not a member)."""
+        return self.members[user.id]
+
+    def payload(self, bot: User, *, all_members: bool) -> Json:
+        """The GUILD_CREATE payload; without the members intent only the bot's member."""
+        members = list(self.members.values()) if all_members else [self.members[bot.id]]
+        return {
+            "id": str(self.id), "name": self.name, "icon": None, "splash": None,
+            "discovery_splash": None, "banner": None, "description": None,
+            "owner_id": str(self.owner.id), "afk_channel_id": None, "afk_timeout": 300,
+            "verification_level": 0, "default_message_notifications": 1,
+            "explicit_content_filter": 0, "mfa_level": 0, "nsfw_level": 0, "premium_tier": 0,
+            "premium_subscription_count": 0, "system_channel_id": None,
+            "system_channel_flags": 0, "rules_channel_id": None,
+            "public_updates_channel_id": None, "preferred_locale": "en-US", "features": [],
+            "vanity_url_code": None, "max_members": 500000, "max_video_channel_users": 25,
+            "application_id": None, "large": False, "unavailable": False,
+            "member_count": len(self.members), "joined_at": "2024-01-01T00:00:00+00:00",
+            "roles": [r.payload() for r in self.roles],
+            "channels": [c.payload() for c in self.channels],
+            "members": [m.payload() for m in members],
+            "emojis": [], "stickers": [], "threads": [], "presences": [], "voice_states": [],
+            "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [],
+        }
+
+
+@dataclass
+class UploadedFile:
+    """A file part of a multipart request."""
+
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class Call:
+    """One REST request the bot made, and what the fake answered."""
+
+    method: str
+    path: str
+    """Without the ``/api/v10`` prefix, percent-decoded (``/webhooks/1/tok/messages/@original``)."""
+    query: dict[str, str]
+    json: Any
+    """The JSON body, or a multipart body's ``payload_json``; None without a body."""
+    files: list[UploadedFile] = field(default_factory=list)
+    route: str | None = None
+    """The path template from Discord's API description, if the path is in it."""
+    status: int = 0
+    response: Any = None
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} -> {self.status}"
+
+
+@dataclass
+class Refusal:
+    """A request real Discord would have refused, with Discord's answer."""
+
+    call: Call
+    code: int
+    message: str
+    reasons: list[str]
+
+    def __str__(self) -> str:
+        why = "; ".join(self.reasons) or self.message
+        call = self.call
+        return f"{call.method} {call.path} refused ({call.status}, code {self.code}): {why}"
+
+
+@dataclass(eq=False)
+class Message:
+    """A message as Discord stores it; edits by the bot update it in place."""
+
+    id: int
+    channel: Channel
+    author: User
+    content: str = ""
+    embeds: list[Json] = field(default_factory=list)
+    components: list[Json] = field(default_factory=list)
+    attachments: list[Json] = field(default_factory=list)
+    files: list[UploadedFile] = field(default_factory=list)
+    flags: int = 0
+    mentions: list[User] = field(default_factory=list)
+    mention_roles: list[Role] = field(default_factory=list)
+    mention_everyone: bool = False
+    reference: Json | None = None
+    interaction: Interaction | None = None
+    """The interaction this message answers, for responses and follow-ups."""
+    timestamp: str = field(default_factory=_now)
+    edited_timestamp: str | None = None
+    deleted: bool = False
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.flags & EPHEMERAL)
+
+    @property
+    def loading(self) -> bool:
+        """A deferred response ("Bot is thinking...") not edited yet."""
+        return bool(self.flags & LOADING)
+
+    @property
+    def buttons(self) -> list[Json]:
+        """Every button on the message, in rows, sections and containers too."""
+        found: list[Json] = []
+        pending = list(self.components)
+        while pending:
+            component = pending.pop(0)
+            if component.get("type") == 2:
+                found.append(component)
+            pending += component.get("components") or []
+            if isinstance(component.get("accessory"), dict):
+                pending.append(component["accessory"])
+        return found
+
+    def button(self, key: str) -> Json:
+        """The button whose custom_id or label is ``key``."""
+        for button in self.buttons:
+            if key in (button.get("custom_id"), button.get("label")):
+                return button
+        labels = [(b.get("label"), b.get("custom_id")) for b in self.buttons]
+        raise LookupError(f"no button {key!r} on message {self.id}; buttons: {labels}")
+
+    def payload(self) -> Json:
+        data: Json = {
+            "id": str(self.id), "channel_id": str(self.channel.id), "author": self.author.payload(),
+            "content": self.content, "embeds": self.embeds, "components": self.components,
+            "attachments": self.attachments, "flags": self.flags, "type": 0,
+            "timestamp": self.timestamp, "edited_timestamp": self.edited_timestamp,
+            "tts": False, "pinned": False, "mention_everyone": self.mention_everyone,
+            "mentions": [u.payload() for u in self.mentions],
+            "mention_roles": [str(r.id) for r in self.mention_roles],
+        }
+        guild = self.channel.guild
+        if guild is not None:
+            data["guild_id"] = str(guild.id)
+            if self.author.id in guild.members and self.interaction is None:
+                data["member"] = guild.members[self.author.id].payload(with_user=False)
+        if self.reference is not None:
+            data["message_reference"] = self.reference
+        if self.interaction is not None:
+            inter = self.interaction
+            data["type"] = 20 if inter.type == APPLICATION_COMMAND else 0
+            data["webhook_id"] = data["application_id"] = str(self.author.id)
+            data["interaction_metadata"] = {
+                "id": str(inter.id), "type": inter.type, "user": inter.user.payload(),
+                "authorizing_integration_owners": inter.payload["authorizing_integration_owners"],
+            }
+        return data
+
+
+@dataclass(eq=False)
+class Interaction:
+    """An interaction the fake sent to the bot, and how the bot answered it."""
+
+    id: int
+    token: str
+    type: int
+    user: User
+    channel: Channel
+    payload: Json
+    message: Message | None = None
+    """The message a pressed component is attached to."""
+    sent_at: float = field(default_factory=time.monotonic)
+    callback: asyncio.Future[Call] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    original: Message | None = None
+    """The response message (a component's message after an update)."""
+    followups: list[Message] = field(default_factory=list)
+
+    async def response(self, timeout: float = INTERACTION_DEADLINE) -> Call:
+        """The bot's callback (``call.json`` is its body: ``{"type": 4, "data": {...}}``)."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.callback), timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"the bot did not acknowledge interaction {self.id} within {timeout}s"
+            ) from None
+
+
+class FakeDiscord:
+    """Discord's REST API and gateway on 127.0.0.1, for one test."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "fake-bot-token",
+        privileged_intents: int = 0,
+        validate: bool = True,
+    ) -> None:
+        """``privileged_intents`` are the ones enabled for the application (none by default,
+        like a new application); a bot asking for others is closed with 4014 as on Discord.
+        ``validate=False`` skips the schema checks (for load tests)."""
+        self.token = token
+        self.privileged_intents = privileged_intents
+        self.spec: DiscordSpec | None = load_spec() if validate else None
+        self._ids = itertools.count(int(time.time() * 1000) - DISCORD_EPOCH_MS)
+        self.bot = User(self.next_id(), "massage-bot", bot=True)
+        self.app_owner = User(self.next_id(), "app-owner")
+        self.users: dict[int, User] = {self.bot.id: self.bot}
+        self.guilds: dict[int, Guild] = {}
+        self.channels: dict[int, Channel] = {}
+        self.messages: dict[int, Message] = {}
+        self.interactions: dict[int, Interaction] = {}
+        self._by_token: dict[str, Interaction] = {}
+        self._dms: dict[int, Channel] = {}
+        self.commands: dict[int | None, list[Json]] = {}
+        """Registered application commands: global under None, a guild's under its id."""
+        self.calls: list[Call] = []
+        self.refusals: list[Refusal] = []
+        self.unhandled: list[Call] = []
+        """Requests to routes the fake does not serve (answered 404)."""
+        self._sessions: dict[int, _Session] = {}
+        self._changed = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- the world -------------------------------------------------------------------------
+
+    def next_id(self) -> int:
+        """A new snowflake; consecutive ids fall on consecutive shards."""
+        return next(self._ids) << 22
+
+    def add_user(self, name: str) -> User:
+        user = User(self.next_id(), name)
+        self.users[user.id] = user
+        return user
+
+    def add_guild(
+        self, name: str, *, owner: User, channels: Iterable[str] = ("general",),
+        members: Iterable[User] = (),
+    ) -> Guild:
+        """A guild with an @everyone role, the given text channels, its owner, the bot and
+        ``members``."""
+        guild = Guild(self.next_id(), name, owner)
+        guild.roles.append(Role(guild.id, "@everyone", EVERYONE_PERMISSIONS))
+        bot_role = self.add_role(guild, self.bot.name, BOT_PERMISSIONS)
+        for channel_name in channels:
+            channel = Channel(self.next_id(), channel_name, guild)
+            guild.channels.append(channel)
+            self.channels[channel.id] = channel
+        self.guilds[guild.id] = guild
+        self.add_member(guild, self.bot, bot_role)
+        for user in (owner, *members):
+            self.add_member(guild, user)
+        return guild
+
+    def add_role(self, guild: Guild, name: str, permissions: int = 0) -> Role:
+        role = Role(self.next_id(), name, permissions, position=len(guild.roles))
+        guild.roles.append(role)
+        return role
+
+    def add_member(self, guild: Guild, user: User, *roles: Role) -> Member:
+        member = Member(user, guild, list(roles))
+        guild.members[user.id] = member
+        return member
+
+    def user(self, name: str) -> User:
+        """The user called ``name``."""
+        return next(u for u in self.users.values() if u.name == name)
+
+    def guild(self, name: str) -> Guild:
+        """The guild called ``name``."""
+        return next(g for g in self.guilds.values() if g.name == name)
+
+    def dm_channel(self, user: User) -> Channel:
+        """The DM channel between ``user`` and the bot (created on first use)."""
+        if user.id not in self._dms:
+            channel = Channel(self.next_id(), "", recipient=user)
+            self.channels[channel.id] = self._dms[user.id] = channel
+        return self._dms[user.id]
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def api_base(self) -> str:
+        """The value for ``discord.http.Route.BASE`` (env ``DISCORD_API_BASE``)."""
+        return f"http://127.0.0.1:{self.port}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        """The value for ``DiscordWebSocket.DEFAULT_GATEWAY`` (env ``DISCORD_GATEWAY_URL``)."""
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    async def start(self) -> None:
+        """Serve on a free port of 127.0.0.1."""
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", "/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+
+    async def stop(self) -> None:
+        """Close the gateway sessions and the server."""
+        for session in list(self._sessions.values()):
+            await session.ws.close(code=1001)
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @contextlib.asynccontextmanager
+    async def run(self, client: discord.Client, *, timeout: float = 10.0) -> AsyncIterator[None]:
+        """Log ``client`` in, wait until it is ready, and close it on the way out.
+
+        An error that stops the client is raised here, at start or on close.
+        """
+        # every guild arrives at once, so the client need not wait 2 s for more (its default)
+        client._connection.guild_ready_timeout = 0.01
+        task = asyncio.create_task(client.start(self.token))
+
+        async def ready() -> None:
+            await self.wait_until_ready(timeout=timeout)
+            await client.wait_until_ready()
+
+        waiter = asyncio.create_task(ready())
+        try:
+            done, _ = await asyncio.wait({task, waiter}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                task.result()
+                raise RuntimeError("the client stopped before it was ready")
+            if waiter not in done:
+                raise TimeoutError(f"the client was not ready within {timeout}s")
+            waiter.result()
+            yield
+        finally:
+            waiter.cancel()
+            await client.close()
+            await asyncio.wait_for(task, timeout)
+
+    # --- waiting ---------------------------------------------------------------------------
+
+    async def _until(self, check: Callable[[], T | None], timeout: float, what: str) -> T:
+        """Wait until ``check()`` returns something other than None."""
+        deadline = time.monotonic() + timeout
+        while (result := check()) is None:
+            changed = self._changed
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                recent = ", ".join(map(str, self.calls[-8:])) or "none"
+                refused = "; ".join(map(str, self.refusals)) or "none"
+                raise TimeoutError(f"no {what} within {timeout}s (last calls: {recent}; "
+                                   f"refusals: {refused})")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+        return result
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_for_call(
+        self, method: str, path: str, *, where: Callable[[Call], bool] | None = None,
+        since: int = 0, timeout: float = 5.0,
+    ) -> Call:
+        """The first call from index ``since`` on (``since=len(fake.calls)`` for new ones)
+        whose method matches and whose path fully matches the regex ``path``."""
+        pattern = re.compile(path)
+
+        def find() -> Call | None:
+            return next((
+                c for c in self.calls[since:]
+                if c.method == method and pattern.fullmatch(c.path) and (where is None or where(c))
+            ), None)
+
+        return await self._until(find, timeout, f"{method} {path}")
+
+    def calls_to(self, method: str, path: str) -> list[Call]:
+        """The calls so far whose method matches and whose path fully matches ``path``."""
+        pattern = re.compile(path)
+        return [c for c in self.calls if c.method == method and pattern.fullmatch(c.path)]
+
+    async def wait_until_ready(
+        self, shard_ids: Iterable[int] | None = None, *, timeout: float = 5.0
+    ) -> None:
+        """Wait until the bot's gateway sessions (every shard it identified with, by default)
+        have received their guilds."""
+
+        def ready() -> bool | None:
+            sessions = [s for s in self._sessions.values() if s.ready]
+            if not sessions:
+                return None
+            wanted = set(range(sessions[0].shard_count) if shard_ids is None else shard_ids)
+            return True if wanted <= {s.shard_id for s in sessions} else None
+
+        await self._until(ready, timeout, "ready gateway session")
+
+    # --- what users do -----------------------------------------------------------------------
+
+    async def slash(
+        self, user: User, channel: Channel, /, *path: str, **options: Any
+    ) -> Interaction:
+        """``user`` runs ``/path...`` in ``channel`` with ``options`` (registered names; users,
+        channels and roles as fake objects). Raises where Discord's client would not send it:
+        LookupError for a command the bot did not register, ValueError for bad options,
+        PermissionError when the member lacks the command's default permissions."""
+        data = self._command_data(user, channel, path, options, focused=None)
+        return await self._interact(APPLICATION_COMMAND, user, channel, data)
+
+    async def autocomplete(
+        self, user: User, channel: Channel, /, *path: str, **options: Any
+    ) -> list[Json]:
+        """The choices the bot offers while ``user`` types; the last keyword option is the
+        one being typed."""
+        if not options:
+            raise ValueError("autocomplete needs the option being typed")
+        focused = list(options)[-1]
+        data = self._command_data(user, channel, path, options, focused=focused)
+        interaction = await self._interact(AUTOCOMPLETE, user, channel, data)
+        body = (await interaction.response()).json
+        assert body["type"] == 8, f"autocomplete answered with callback type {body['type']}"
+        return body["data"]["choices"]
+
+    async def press(
+        self, user: User, message: Message, button: str, *, must_exist: bool = True
+    ) -> Interaction:
+        """``user`` presses the button with custom_id or label ``button`` on ``message``.
+        ``must_exist=False`` sends ``button`` as a custom_id even if the message has no such
+        button (a stale or forged id)."""
+        if must_exist:
+            found = message.button(button)
+            if found.get("disabled"):
+                raise ValueError(f"button {button!r} is disabled")
+            if "custom_id" not in found:
+                raise ValueError(f"button {button!r} is a link")
+            custom_id = found["custom_id"]
+        else:
+            custom_id = button
+        data = {"custom_id": custom_id, "component_type": 2}
+        return await self._interact(MESSAGE_COMPONENT, user, message.channel, data, message)
+
+    async def send_message(
+        self, user: User, channel: Channel, content: str, *, reference: Message | None = None
+    ) -> Message:
+        """``user`` posts ``content`` in ``channel`` (a guild channel or :meth:`dm_channel`);
+        mentions are written as ``user.mention`` / ``role.mention`` / ``@everyone``."""
+        message = Message(self.next_id(), channel, user, content)
+        users, roles, everyone = self._mentioned(content)
+        if reference is not None:
+            # a reply pings the replied-to author, as Discord's client does by default
+            users += [] if reference.author in users else [reference.author]
+            message.reference = {"message_id": str(reference.id), "channel_id": str(channel.id)}
+            if channel.guild is not None:
+                message.reference["guild_id"] = str(channel.guild.id)
+        message.mentions, message.mention_roles, message.mention_everyone = users, roles, everyone
+        self.messages[message.id] = message
+        await self._dispatch_message("MESSAGE_CREATE", message)
+        return message
+
+    async def dispatch(self, event: str, data: Json, *, guild: Guild | None = None) -> None:
+        """Send a gateway event to the session holding ``guild`` (shard 0 without one)."""
+        await self._session_for(guild).dispatch(event, data)
+
+    # --- interactions ------------------------------------------------------------------------
+
+    def _find_command(self, channel: Channel, name: str) -> Json:
+        scopes = ([channel.guild.id] if channel.guild else []) + [None]
+        for scope in scopes:
+            for command in self.commands.get(scope, []):
+                if command["name"] == name and command.get("type", 1) == 1:
+                    return command
+        raise LookupError(f"/{name} is not registered for {channel.guild or 'DMs'} "
+                          f"(registered: {self._registered_names()})")
+
+    def _registered_names(self) -> list[str]:
+        return [c["name"] for commands in self.commands.values() for c in commands]
+
+    def _command_data(
+        self, user: User, channel: Channel, path: tuple[str, ...], options: Json,
+        focused: str | None,
+    ) -> Json:
+        if not path:
+            raise ValueError("a command name is needed")
+        command = self._find_command(channel, path[0])
+        self._check_allowed(user, channel, command)
+        data: Json = {"id": command["id"], "name": command["name"], "type": 1}
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]
+        level: list[Json] = command.get("options") or []
+        target: list[Json] = data.setdefault("options", [])
+        for name in path[1:]:
+            spec = next((o for o in level if o["name"] == name
+                         and o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)), None)
+            if spec is None:
+                raise LookupError(f"/{' '.join(path)}: no subcommand {name!r}")
+            node: Json = {"name": name, "type": spec["type"], "options": []}
+            target.append(node)
+            target, level = node["options"], spec.get("options") or []
+        if any(o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP) for o in level):
+            choices = [o["name"] for o in level]
+            raise ValueError(f"/{' '.join(path)} needs one of the subcommands {choices}")
+        resolved: Json = {}
+        for name, value in options.items():
+            spec = next((o for o in level if o["name"] == name), None)
+            if spec is None:
+                raise ValueError(f"/{' '.join(path)} has no option {name!r}")
+            target.append(self._option(spec, value, channel.guild, resolved, name == focused))
+        missing = [o["name"] for o in level if o.get("required") and o["name"] not in options]
+        if missing and focused is None:  # while typing, later options may still be empty
+            raise ValueError(f"/{' '.join(path)} misses required options {missing}")
+        if resolved:
+            data["resolved"] = resolved
+        return data
+
+    def _check_allowed(self, user: User, channel: Channel, command: Json) -> None:
+        if channel.guild is None:
+            if 1 not in (command.get("contexts") or [0, 1, 2]):
+                raise LookupError(f"/{command['name']} is not available in DMs")
+            return
+        needed = command.get("default_member_permissions")
+        if needed is not None:
+            have = channel.guild.member(user).permissions
+            if have & int(needed) != int(needed):
+                raise PermissionError(f"{user.name} may not use /{command['name']}")
+
+    def _option(
+        self, spec: Json, value: Any, guild: Guild | None, resolved: Json, focused: bool
+    ) -> Json:
+        name, kind = spec["name"], spec["type"]
+        if focused:
+            return {"name": name, "type": kind, "value": str(value), "focused": True}
+        if kind in (6, 7, 8, 9):
+            return {"name": name, "type": kind, "value": self._resolve(value, guild, resolved)}
+        expected = {3: str, 4: int, 5: bool, 10: (int, float)}.get(kind)
+        if expected is None or not isinstance(value, expected):
+            raise ValueError(f"option {name!r} (type {kind}) cannot take {value!r}")
+        choices = [c["value"] for c in spec.get("choices") or []]
+        if choices and value not in choices:
+            raise ValueError(f"option {name!r} must be one of {choices}")
+        shortest, longest = spec.get("min_length", 0), spec.get("max_length", 6000)
+        if kind == 3 and not shortest <= len(value) <= longest:
+            raise ValueError(f"option {name!r} has a length Discord's client would not send")
+        low, high = spec.get("min_value", value), spec.get("max_value", value)
+        if kind in (4, 10) and not low <= value <= high:
+            raise ValueError(f"option {name!r} is out of its range")
+        return {"name": name, "type": kind, "value": value}
+
+    def _resolve(self, value: Any, guild: Guild | None, resolved: Json) -> str:
+        key = str(value.id)
+        if isinstance(value, User):
+            resolved.setdefault("users", {})[key] = value.payload()
+            if guild is not None and value.id in guild.members:
+                member = guild.members[value.id]
+                resolved.setdefault("members", {})[key] = {
+                    **member.payload(with_user=False), "permissions": str(member.permissions)
+                }
+        elif isinstance(value, Role):
+            resolved.setdefault("roles", {})[key] = value.payload()
+        elif isinstance(value, Channel):
+            resolved.setdefault("channels", {})[key] = {
+                **value.payload(), "permissions": str(ALL_PERMISSIONS)
+            }
+        else:
+            raise ValueError(f"{value!r} is not a fake user, role or channel")
+        return key
+
+    async def _interact(
+        self, kind: int, user: User, channel: Channel, data: Json, message: Message | None = None
+    ) -> Interaction:
+        guild = channel.guild
+        app_permissions = guild.member(self.bot).permissions if guild else BOT_PERMISSIONS
+        payload: Json = {
+            "id": "", "application_id": str(self.bot.id), "type": kind, "token": "",
+            "version": 1, "data": data, "channel_id": str(channel.id), "channel": channel.payload(),
+            "locale": "en-US", "entitlements": [], "attachment_size_limit": 10 * 1024 * 1024,
+            "authorizing_integration_owners": {"0": str(guild.id) if guild else "0"},
+            "context": 0 if guild else 1,
+            "app_permissions": str(app_permissions),
+        }
+        if guild is not None:
+            member = guild.member(user)
+            payload |= {
+                "guild_id": str(guild.id), "guild_locale": "en-US",
+                "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
+                "member": {**member.payload(), "permissions": str(member.permissions)},
+            }
+        else:
+            payload["user"] = user.payload()
+        if message is not None:
+            payload["message"] = message.payload()
+        interaction = Interaction(self.next_id(), secrets.token_urlsafe(48), kind, user, channel,
+                                  payload, message)
+        payload["id"], payload["token"] = str(interaction.id), interaction.token
+        self.interactions[interaction.id] = self._by_token[interaction.token] = interaction
+        await self.dispatch("INTERACTION_CREATE", payload, guild=guild)
+        return interaction
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def _mentioned(
+        self, content: str, allowed: Json | None = None
+    ) -> tuple[list[User], list[Role], bool]:
+        """Who ``content`` pings, under Discord's ``allowed_mentions`` rules."""
+        if allowed is None:  # Discord's default: every mention pings
+            allowed = {"parse": ["users", "roles", "everyone"]}
+        parse = set(allowed.get("parse") or [])
+        allowed_users = {str(u) for u in allowed.get("users") or []}
+        allowed_roles = {str(r) for r in allowed.get("roles") or []}
+        roles = {r.id: r for g in self.guilds.values() for r in g.roles}
+        users = [
+            self.users[int(i)] for i in dict.fromkeys(re.findall(r"<@!?(\d+)>", content))
+            if int(i) in self.users and ("users" in parse or i in allowed_users)
+        ]
+        mentioned_roles = [
+            roles[int(i)] for i in dict.fromkeys(re.findall(r"<@&(\d+)>", content))
+            if int(i) in roles and ("roles" in parse or i in allowed_roles)
+        ]
+        everyone = "everyone" in parse and bool(re.search(r"@(everyone|here)\b", content))
+        return users, mentioned_roles, everyone
+
+    def _bot_message(
+        self, channel: Channel, body: Json, files: list[UploadedFile],
+        interaction: Interaction | None = None,
+    ) -> Message:
+        message = Message(self.next_id(), channel, self.bot, flags=body.get("flags") or 0,
+                          interaction=interaction)
+        if body.get("message_reference"):
+            message.reference = body["message_reference"]
+        self._apply(message, body, files)
+        self.messages[message.id] = message
+        return message
+
+    async def _edit(self, message: Message, body: Json, files: list[UploadedFile]) -> None:
+        """Edit ``message`` (which ends a deferral's "thinking...") and tell the bot."""
+        message.flags &= ~LOADING
+        self._apply(message, body, files)
+        message.edited_timestamp = _now()
+        await self._dispatch_message("MESSAGE_UPDATE", message)
+
+    def _apply(self, message: Message, body: Json, files: list[UploadedFile]) -> None:
+        """Apply a create or edit body to ``message``."""
+        if "content" in body:
+            message.content = body["content"] or ""
+            message.mentions, message.mention_roles, message.mention_everyone = self._mentioned(
+                message.content, body.get("allowed_mentions")
+            )
+        if "embeds" in body:
+            message.embeds = [{"type": "rich", **e} for e in body["embeds"] or []]
+        if "components" in body:
+            message.components = body["components"] or []
+        if body.get("flags") is not None:
+            message.flags = body["flags"] | (message.flags & EPHEMERAL)
+        if "attachments" in body or files:
+            message.attachments, message.files = self._attachments(
+                message, body.get("attachments"), files
+            )
+
+    def _attachments(
+        self, message: Message, wanted: list[Json] | None, files: list[UploadedFile]
+    ) -> tuple[list[Json], list[UploadedFile]]:
+        """Kept attachments (by id) plus new ones (``files[n]`` named by index ``n``)."""
+        kept = {a["id"]: (a, f) for a, f in zip(message.attachments, message.files, strict=True)}
+        by_index = dict(enumerate(files))
+        chosen: list[tuple[Json, UploadedFile]] = []
+        for entry in wanted if wanted is not None else [{"id": i} for i in by_index]:
+            key = str(entry["id"])
+            if key in kept:
+                chosen.append(kept[key])
+            elif int(key) in by_index:
+                upload = by_index[int(key)]
+                attachment_id = self.next_id()
+                filename = entry.get("filename") or upload.filename
+                # not served: fetching it is recorded in ``unhandled``
+                url = f"http://127.0.0.1:{self.port}/attachments/{attachment_id}/{filename}"
+                chosen.append(({
+                    "id": str(attachment_id), "filename": filename, "size": len(upload.data),
+                    "url": url, "proxy_url": url,
+                    "content_type": mimetypes.guess_type(filename)[0] or upload.content_type,
+                    "description": entry.get("description"),
+                }, upload))
+        return [a for a, _ in chosen], [f for _, f in chosen]
+
+    async def _dispatch_message(self, event: str, message: Message) -> None:
+        """Tell the bot about a message, as its intents allow (ephemeral ones never)."""
+        guild = message.channel.guild
+        session = self._sessions.get(self._shard_of(guild))
+        if message.ephemeral or session is None:
+            return
+        if not session.intents & (GUILD_MESSAGES if guild else DIRECT_MESSAGES):
+            return
+        if event == "MESSAGE_DELETE":
+            data: Json = {"id": str(message.id), "channel_id": str(message.channel.id)}
+            if guild is not None:
+                data["guild_id"] = str(guild.id)
+            await session.dispatch(event, data)
+            return
+        data = message.payload()
+        visible = (
+            session.intents & MESSAGE_CONTENT or guild is None or message.author is self.bot
+            or self.bot in message.mentions
+        )
+        if not visible:
+            data |= {"content": "", "embeds": [], "attachments": [], "components": []}
+        await session.dispatch(event, data)
+
+    # --- gateway -----------------------------------------------------------------------------
+
+    def _shard_of(self, guild: Guild | None) -> int:
+        if guild is None or not self._sessions:
+            return 0
+        count = next(iter(self._sessions.values())).shard_count
+        return (guild.id >> 22) % count
+
+    def _session_for(self, guild: Guild | None) -> _Session:
+        session = self._sessions.get(self._shard_of(guild))
+        if session is None or not session.ready:
+            raise RuntimeError("the bot is not connected to the fake gateway (is it running?)")
+        return session
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        session = _Session(ws)
+        await session.send({"op": 10, "d": {"heartbeat_interval": 41250}})
+        try:
+            async for frame in ws:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                message = json.loads(frame.data)
+                match message["op"]:
+                    case 1:
+                        await session.send({"op": 11})
+                    case 2:
+                        await self._identify(session, message["d"])
+                    case 6:  # no resumable sessions: the client identifies again
+                        await session.send({"op": 9, "d": False})
+                    case 8:
+                        await self._members_chunk(session, message["d"])
+        finally:
+            if self._sessions.get(session.shard_id) is session:
+                del self._sessions[session.shard_id]
+                self._notify()
+        return ws
+
+    async def _identify(self, session: _Session, data: Json) -> None:
+        if data.get("token") != self.token:
+            await session.ws.close(code=4004, message=b"Authentication failed.")
+            return
+        session.intents = data.get("intents", 0)
+        if session.intents & PRIVILEGED_INTENTS & ~self.privileged_intents:
+            await session.ws.close(code=4014, message=b"Disallowed intent(s).")
+            return
+        session.shard_id, session.shard_count = data.get("shard", [0, 1])
+        self._sessions[session.shard_id] = session
+        guilds = [g for g in self.guilds.values() if self._shard_of(g) == session.shard_id]
+        await session.dispatch("READY", {
+            "v": 10, "user": self.bot.payload(), "session_id": session.session_id,
+            "resume_gateway_url": self.gateway_url,
+            "shard": [session.shard_id, session.shard_count],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
+            "application": {"id": str(self.bot.id), "flags": 0},
+        })
+        for guild in guilds:
+            payload = guild.payload(self.bot, all_members=bool(session.intents & GUILD_MEMBERS))
+            await session.dispatch("GUILD_CREATE", payload)
+        session.ready = True
+        self._notify()
+
+    async def _members_chunk(self, session: _Session, data: Json) -> None:
+        guild = self.guilds[int(data["guild_id"])]
+        user_ids = {int(u) for u in data.get("user_ids") or []}
+        members = [m.payload() for m in guild.members.values()
+                   if not user_ids or m.user.id in user_ids]
+        await session.dispatch("GUILD_MEMBERS_CHUNK", {
+            "guild_id": str(guild.id), "members": members, "chunk_index": 0, "chunk_count": 1,
+            "nonce": data.get("nonce"),
+        })
+
+    # --- REST --------------------------------------------------------------------------------
+
+    async def _rest(self, request: web.Request) -> web.Response:
+        path = request.path.removeprefix(API_PREFIX)
+        call = Call(request.method, path, dict(request.query), None)
+        try:
+            response = await self._answer(request, call)
+        except _Refused as refused:
+            response = _json(refused.body, refused.status)
+            call.status = refused.status
+            if refused.record:
+                self.refusals.append(Refusal(call, refused.body["code"], refused.body["message"],
+                                             reasons(refused.body.get("errors", {}))))
+                log.warning("%s", self.refusals[-1])
+        call.status = response.status
+        call.response = json.loads(response.body) if response.body else None
+        self.calls.append(call)
+        self._notify()
+        return response
+
+    async def _answer(self, request: web.Request, call: Call) -> web.Response:
+        call.json, call.files = await _read_body(request)
+        if request.path.startswith(API_PREFIX + "/"):
+            webhook = call.path.startswith(("/webhooks/", "/interactions/"))
+            if not webhook and request.headers.get("Authorization") != f"Bot {self.token}":
+                raise _Refused(401, 0, "401: Unauthorized")
+            self._validate(call)
+            for method, pattern, handler in _ROUTES:
+                match = pattern.fullmatch(call.path)
+                if method == call.method and match:
+                    return await handler(self, call, **match.groupdict())
+        self.unhandled.append(call)
+        return _json({"message": "404: Not Found", "code": 0}, 404)
+
+    def _validate(self, call: Call) -> None:
+        """Refuse a body that breaks the limits in Discord's API description."""
+        if self.spec is None or (operation := self.spec.operation(call.method, call.path)) is None:
+            return
+        call.route = operation.template
+        if operation.schema is not None and call.json is not None:
+            errors = self.spec.check(operation, call.json)
+            if errors:
+                raise _Refused(400, 50035, "Invalid Form Body", errors)
+
+    def _channel(self, channel_id: str) -> Channel:
+        channel = self.channels.get(_snowflake(channel_id))
+        if channel is None:
+            raise _Refused(404, 10003, "Unknown Channel", record=False)
+        return channel
+
+    def _message(self, channel_id: str, message_id: str) -> Message:
+        message = self.messages.get(_snowflake(message_id))
+        if message is None or message.deleted or message.channel.id != _snowflake(channel_id):
+            raise _Refused(404, 10008, "Unknown Message", record=False)
+        return message
+
+    def _webhook(self, application_id: str, token: str) -> Interaction:
+        """The interaction an interaction webhook (application id + token) belongs to."""
+        interaction = self._by_token.get(token)
+        if interaction is None or application_id != str(self.bot.id):
+            raise _Refused(404, 10015, "Unknown Webhook")
+        return interaction
+
+    def _guild(self, guild_id: str) -> Guild:
+        guild = self.guilds.get(_snowflake(guild_id))
+        if guild is None:
+            raise _Refused(404, 10004, "Unknown Guild", record=False)
+        return guild
+
+    def _scope(self, application_id: str, guild_id: str | None) -> int | None:
+        """Where a command route's commands live: None (global) or a guild id."""
+        if application_id != str(self.bot.id):
+            raise _Refused(404, 10002, "Unknown Application")
+        return None if guild_id is None else self._guild(guild_id).id
+
+    def _register(self, scope: int | None, body: Json) -> Json:
+        """Store a command as Discord does, keeping the id of one with the same name."""
+        commands = self.commands.setdefault(scope, [])
+        old = next((c for c in commands if c["name"] == body["name"]
+                    and c["type"] == body.get("type", 1)), None)
+        command = {"type": 1, "default_member_permissions": None, "nsfw": False, **body,
+                   "id": old["id"] if old else str(self.next_id()),
+                   "application_id": str(self.bot.id), "version": str(self.next_id())}
+        if command["default_member_permissions"] is not None:
+            command["default_member_permissions"] = str(command["default_member_permissions"])
+        if scope is not None:
+            command["guild_id"] = str(scope)
+        if old:
+            commands[commands.index(old)] = command
+        else:
+            commands.append(command)
+        return command
+
+    # --- REST routes -------------------------------------------------------------------------
+
+    @_route("GET", "/users/@me")
+    async def _get_me(self, call: Call) -> web.Response:
+        return _json(self.bot.payload())
+
+    @_route("GET", "/users/{user_id}")
+    async def _get_user(self, call: Call, user_id: str) -> web.Response:
+        user = self.users.get(_snowflake(user_id))
+        if user is None:
+            raise _Refused(404, 10013, "Unknown User", record=False)
+        return _json(user.payload())
+
+    @_route("GET", "/oauth2/applications/@me")
+    @_route("GET", "/applications/@me")
+    async def _get_application(self, call: Call) -> web.Response:
+        return _json({
+            "id": str(self.bot.id), "name": self.bot.name, "icon": None,
+            "description": "A fake application", "summary": "", "bot_public": True,
+            "bot_require_code_grant": False, "owner": self.app_owner.payload(),
+            "verify_key": "0" * 64, "team": None, "flags": 0, "rpc_origins": [],
+            "bot": self.bot.payload(),
+        })
+
+    @_route("GET", "/gateway")
+    @_route("GET", "/gateway/bot")
+    async def _get_gateway(self, call: Call) -> web.Response:
+        return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": {
+            "total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1,
+        }})
+
+    @_route("GET", "/applications/{application_id}/commands")
+    @_route("GET", "/applications/{application_id}/guilds/{guild_id}/commands")
+    async def _get_commands(
+        self, call: Call, application_id: str, guild_id: str | None = None
+    ) -> web.Response:
+        return _json(self.commands.get(self._scope(application_id, guild_id), []))
+
+    @_route("PUT", "/applications/{application_id}/commands")
+    @_route("PUT", "/applications/{application_id}/guilds/{guild_id}/commands")
+    async def _put_commands(
+        self, call: Call, application_id: str, guild_id: str | None = None
+    ) -> web.Response:
+        scope = self._scope(application_id, guild_id)
+        old = self.commands.get(scope, [])
+        self.commands[scope] = [c for c in old if c["name"] in {b["name"] for b in call.json}]
+        return _json([self._register(scope, body) for body in call.json])
+
+    @_route("POST", "/applications/{application_id}/commands")
+    @_route("POST", "/applications/{application_id}/guilds/{guild_id}/commands")
+    async def _post_command(
+        self, call: Call, application_id: str, guild_id: str | None = None
+    ) -> web.Response:
+        return _json(self._register(self._scope(application_id, guild_id), call.json), 201)
+
+    @_route("GET", "/applications/{application_id}/commands/{command_id}")
+    @_route("PATCH", "/applications/{application_id}/commands/{command_id}")
+    @_route("DELETE", "/applications/{application_id}/commands/{command_id}")
+    @_route("GET", "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}")
+    @_route("PATCH", "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}")
+    @_route("DELETE", "/applications/{application_id}/guilds/{guild_id}/commands/{command_id}")
+    async def _command(
+        self, call: Call, application_id: str, command_id: str, guild_id: str | None = None
+    ) -> web.Response:
+        commands = self.commands.get(self._scope(application_id, guild_id), [])
+        command = next((c for c in commands if c["id"] == command_id), None)
+        if command is None:
+            raise _Refused(404, 10063, "Unknown application command", record=False)
+        if call.method == "DELETE":
+            commands.remove(command)
+            return _json(None)
+        if call.method == "PATCH":
+            command.update(call.json)
+        return _json(command)
+
+    @_route("POST", "/interactions/{interaction_id}/{token}/callback")
+    async def _callback(self, call: Call, interaction_id: str, token: str) -> web.Response:
+        interaction = self._by_token.get(token)
+        if interaction is None or str(interaction.id) != interaction_id:
+            raise _Refused(404, 10062, "Unknown interaction")
+        if interaction.callback.done():
+            raise _Refused(400, 40060, "Interaction has already been acknowledged.")
+        late = time.monotonic() - interaction.sent_at
+        if late > INTERACTION_DEADLINE:
+            raise _Refused(404, 10062, f"Unknown interaction (acknowledged after {late:.1f}s)")
+        body = call.json or {}
+        kind, data = body.get("type"), body.get("data") or {}
+        valid = {APPLICATION_COMMAND: {4, 5, 9}, MESSAGE_COMPONENT: {4, 5, 6, 7, 9},
+                 AUTOCOMPLETE: {8}}[interaction.type]
+        if kind not in valid:
+            raise _Refused(400, 50035, "Invalid Form Body", {"type": {"_errors": [{
+                "code": "INTERACTION_CALLBACK_TYPE_INVALID",
+                "message": f"Callback type {kind} is not valid for interaction type "
+                           f"{interaction.type}.",
+            }]}})
+        message: Message | None = None
+        if kind == 4:
+            _require_content(data, call.files)
+            message = self._bot_message(interaction.channel, data, call.files, interaction)
+            await self._dispatch_message("MESSAGE_CREATE", message)
+        elif kind == 5:
+            flags = (data.get("flags") or 0) | LOADING
+            message = self._bot_message(interaction.channel, {"flags": flags}, [], interaction)
+            await self._dispatch_message("MESSAGE_CREATE", message)
+        elif kind in (6, 7):
+            message = interaction.message
+            assert message is not None
+            if kind == 7:
+                await self._edit(message, data, call.files)
+        interaction.original = message
+        interaction.callback.set_result(call)
+        if call.query.get("with_response") not in ("1", "true", "True"):
+            return _json(None)
+        answer: Json = {"interaction": {
+            "id": str(interaction.id), "type": interaction.type,
+            "response_message_loading": kind == 5,
+            "response_message_ephemeral": bool(message and message.ephemeral),
+        }}
+        if message is not None:
+            answer["interaction"]["response_message_id"] = str(message.id)
+            answer["resource"] = {"type": kind, "message": message.payload()}
+        return _json(answer)
+
+    @_route("POST", "/webhooks/{application_id}/{token}")
+    async def _followup(self, call: Call, application_id: str, token: str) -> web.Response:
+        interaction = self._webhook(application_id, token)
+        if not interaction.callback.done():
+            raise _Refused(404, 10015, "Unknown Webhook (the interaction is not acknowledged)")
+        body = call.json or {}
+        _require_content(body, call.files)
+        original = interaction.original
+        if original is not None and original.loading:
+            # the first follow-up after a deferral fills the "thinking..." message
+            message = original
+            await self._edit(message, body, call.files)
+        else:
+            message = self._bot_message(interaction.channel, body, call.files, interaction)
+            interaction.followups.append(message)
+            await self._dispatch_message("MESSAGE_CREATE", message)
+        return _json(message.payload() if call.query.get("wait") in ("1", "true", "True") else None)
+
+    @_route("GET", "/webhooks/{application_id}/{token}/messages/{message_id}")
+    @_route("PATCH", "/webhooks/{application_id}/{token}/messages/{message_id}")
+    @_route("DELETE", "/webhooks/{application_id}/{token}/messages/{message_id}")
+    async def _webhook_message(
+        self, call: Call, application_id: str, token: str, message_id: str
+    ) -> web.Response:
+        interaction = self._webhook(application_id, token)
+        if message_id == "@original":
+            message = interaction.original
+            if message is None:
+                raise _Refused(404, 10008, "Unknown Message (the interaction has no response yet)")
+        else:
+            owned = [interaction.original, *interaction.followups]
+            message = next((m for m in owned if m is not None and str(m.id) == message_id), None)
+        if message is None or message.deleted:
+            raise _Refused(404, 10008, "Unknown Message", record=False)
+        return await self._change(call, message)
+
+    async def _change(self, call: Call, message: Message) -> web.Response:
+        """GET, PATCH or DELETE a message, telling the bot's gateway as Discord does."""
+        if call.method == "DELETE":
+            message.deleted = True
+            await self._dispatch_message("MESSAGE_DELETE", message)
+            return _json(None)
+        if call.method == "PATCH":
+            await self._edit(message, call.json or {}, call.files)
+        return _json(message.payload())
+
+    @_route("GET", "/channels/{channel_id}")
+    async def _get_channel(self, call: Call, channel_id: str) -> web.Response:
+        return _json(self._channel(channel_id).payload())
+
+    @_route("POST", "/channels/{channel_id}/messages")
+    async def _send(self, call: Call, channel_id: str) -> web.Response:
+        channel = self._channel(channel_id)
+        body = call.json or {}
+        _require_content(body, call.files)
+        message = self._bot_message(channel, body, call.files)
+        await self._dispatch_message("MESSAGE_CREATE", message)
+        return _json(message.payload())
+
+    @_route("GET", "/channels/{channel_id}/messages")
+    async def _history(self, call: Call, channel_id: str) -> web.Response:
+        channel = self._channel(channel_id)
+        before = int(call.query.get("before", 1 << 63))
+        after = int(call.query.get("after", 0))
+        found = [m for m in reversed(self.messages.values())
+                 if m.channel is channel and not m.deleted and not m.ephemeral
+                 and after < m.id < before]
+        return _json([m.payload() for m in found[: int(call.query.get("limit", 50))]])
+
+    @_route("GET", "/channels/{channel_id}/messages/{message_id}")
+    @_route("PATCH", "/channels/{channel_id}/messages/{message_id}")
+    @_route("DELETE", "/channels/{channel_id}/messages/{message_id}")
+    async def _channel_message(self, call: Call, channel_id: str, message_id: str) -> web.Response:
+        message = self._message(channel_id, message_id)
+        if call.method == "PATCH" and message.author is not self.bot:
+            raise _Refused(403, 50005, "Cannot edit a message authored by another user")
+        return await self._change(call, message)
+
+    @_route("POST", "/channels/{channel_id}/typing")
+    @_route("PUT", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me")
+    @_route("DELETE", "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}/@me")
+    async def _acknowledge(self, call: Call, channel_id: str, **_: str) -> web.Response:
+        self._channel(channel_id)
+        return _json(None)
+
+    @_route("POST", "/users/@me/channels")
+    async def _open_dm(self, call: Call) -> web.Response:
+        user = self.users.get(_snowflake(str(call.json.get("recipient_id"))))
+        if user is None:
+            raise _Refused(404, 10013, "Unknown User", record=False)
+        return _json(self.dm_channel(user).payload())
+
+    @_route("GET", "/guilds/{guild_id}")
+    async def _get_guild(self, call: Call, guild_id: str) -> web.Response:
+        return _json(self._guild(guild_id).payload(self.bot, all_members=False))
+
+    @_route("GET", "/guilds/{guild_id}/channels")
+    async def _get_guild_channels(self, call: Call, guild_id: str) -> web.Response:
+        return _json([c.payload() for c in self._guild(guild_id).channels])
+
+    @_route("GET", "/guilds/{guild_id}/roles")
+    async def _get_roles(self, call: Call, guild_id: str) -> web.Response:
+        return _json([r.payload() for r in self._guild(guild_id).roles])
+
+    @_route("GET", "/guilds/{guild_id}/members/{user_id}")
+    async def _get_member(self, call: Call, guild_id: str, user_id: str) -> web.Response:
+        member = self._guild(guild_id).members.get(_snowflake(user_id))
+        if member is None:
+            raise _Refused(404, 10007, "Unknown Member", record=False)
+        return _json(member.payload())
+
+
+class _Refused(Exception):
+    """Raised by a handler to answer with Discord's error body; ``record=False`` for answers
+    a correct bot may get (a message deleted meanwhile), which are not refusals."""
+
+    def __init__(
+        self, status: int, code: int, message: str, errors: Json | None = None, *,
+        record: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.record = record
+        self.body: Json = {"message": message, "code": code}
+        if errors:
+            self.body["errors"] = errors
+
+
+class _Session:
+    """One gateway connection (one shard)."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self.session_id = secrets.token_hex(16)
+        self.shard_id = 0
+        self.shard_count = 1
+        self.intents = 0
+        self.seq = 0
+        self.ready = False
+
+    async def send(self, payload: Json) -> None:
+        if not self.ws.closed:
+            await self.ws.send_str(json.dumps(payload))
+
+    async def dispatch(self, event: str, data: Json) -> None:
+        self.seq += 1
+        await self.send({"op": 0, "t": event, "s": self.seq, "d": data})
+
+
+def _snowflake(value: str) -> int:
+    """An id from a path or body, 0 (no such thing) when it is not a number."""
+    return int(value) if value.isdigit() else 0
+
+
+def _require_content(body: Json, files: list[UploadedFile]) -> None:
+    """Discord refuses a message with nothing to show."""
+    keys = ("content", "embeds", "components", "sticker_ids", "poll")
+    if not files and not any(body.get(k) for k in keys):
+        raise _Refused(400, 50006, "Cannot send an empty message")
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # exactly "application/json": discord.py treats "...; charset=utf-8" as text
+    if data is None:
+        return web.Response(status=204)
+    return web.Response(status=status, body=json.dumps(data).encode(),
+                        headers={"Content-Type": "application/json"})
+
+
+async def _read_body(request: web.Request) -> tuple[Any, list[UploadedFile]]:
+    """The JSON body (a multipart body's ``payload_json``) and uploaded files."""
+    if request.content_type == "multipart/form-data":
+        payload: Any = None
+        files: list[UploadedFile] = []
+        reader = await request.multipart()
+        async for part in reader:
+            data = await part.read()
+            if part.name == "payload_json":
+                payload = json.loads(data)
+            else:
+                files.append(UploadedFile(part.name or "", part.filename or "",
+                                          part.headers.get("Content-Type", ""), bytes(data)))
+        return payload, files
+    if not request.can_read_body:
+        return None, []
+    try:
+        return await request.json(), []
+    except ValueError:
+        raise _Refused(400, 50109, "The request body contains invalid JSON.") from None
