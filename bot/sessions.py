@@ -1,0 +1,791 @@
+"""Guided sessions: a routine's steps in order, each on a timer computed from stored moments.
+
+`Session` is the pure state machine. Every transition takes `now` (epoch seconds) and
+nothing ticks: where a session stands is always computed from its moments
+(`step_started_at`, `due_at` while running, `remaining` while paused), so a session
+restored after a crash moves on by exactly the time that passed.
+
+`SessionEngine` holds the active sessions of one process. It checks who may do what,
+writes every change to the store before returning the `Update` that reports it, and
+answers free questions through the assistant with the current step as context. Both
+return plain data that the Discord cogs and the console render in their own way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from bot.knowledge import KnowledgeBase, Routine, Step
+from bot.reply import Reply, StepContext
+
+if TYPE_CHECKING:
+    from bot.store import Store
+
+Role = Literal["giver", "receiver"]
+SessionState = Literal["running", "paused", "time_up", "completed", "stopped", "abandoned"]
+EndState = Literal["completed", "stopped", "abandoned"]
+UpdateKind = Literal[
+    "started",  # a new session, at its first step
+    "existing",  # start refused: the person already has this session here
+    "restored",  # brought back after the process restarted
+    "step",  # the step changed (next, back, or its time was up)
+    "paused",
+    "resumed",
+    "time_up",  # the last step's time is up; next or stop finishes
+    "ended",  # completed, stopped or abandoned: see `summary`
+    "joined",
+    "left",
+    "control",  # the host handed control to someone
+    "reply",  # pressure advice or the answer to a question
+]
+UsualPressure = Literal["firmer", "lighter"]
+
+ACTIVE_STATES = frozenset({"running", "paused", "time_up"})
+ABANDON_AFTER_SECONDS = 3600.0
+PERSONAL_PARTICIPANT_LIMIT = 2  # the giver and the receiver
+DEFAULT_GROUP_PARTICIPANT_LIMIT = 10
+
+Clock = Callable[[], float]
+
+
+class Asker(Protocol):
+    """What answers free questions: `bot.assistant.Assistant` or a test double."""
+
+    def ask(self, question: str, context: StepContext | None = None) -> Reply: ...
+
+
+class SessionError(Exception):
+    """A command that cannot be done now; the message tells the person why."""
+
+
+class NoSession(SessionError):
+    """There is no active session to act on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    """Someone following a session. `join_order` decides who inherits control."""
+
+    user_id: str
+    role: Role
+    join_order: int
+    joined_at: float
+    in_control: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """One line of a session's short event log."""
+
+    seq: int
+    at: float
+    kind: str
+    user_id: str | None
+    step_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """Where a session stands at one moment, for rendering."""
+
+    id: str
+    place: str
+    routine_id: str
+    routine_title: str
+    state: SessionState
+    step_index: int
+    step_count: int
+    step: Step
+    due_at: float | None  # while running: when the step's time is up
+    seconds_left: float  # while running or paused; 0 once time is up or ended
+    host: str
+    participants: tuple[Participant, ...]
+    group: bool
+    participant_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The end of a session: how far it got and what to try next time."""
+
+    outcome: EndState
+    routine_title: str
+    steps_done: int
+    step_count: int
+    minutes: float
+    next_time: str
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """What to show after a command or a timer: one kind, the session, and extras."""
+
+    kind: UpdateKind
+    session: SessionView | None
+    other_side: bool = False  # the new step works the other side: "now the other side"
+    reply: Reply | None = None
+    paused_for_safety: bool = False  # a red-flag answer paused the session
+    summary: Summary | None = None
+    user_id: str | None = None  # who joined, left or was handed control
+    usual_pressure: UsualPressure | None = None  # on "started": what suited last time
+
+
+@dataclass(slots=True, eq=False)
+class Session:
+    """One guided session: its routine, its people, and the moments its timer is made of."""
+
+    id: str
+    place: str
+    routine: Routine
+    host: str
+    participants: list[Participant]
+    group: bool
+    participant_limit: int
+    started_at: float
+    state: SessionState = "running"
+    step_index: int = 0
+    steps_done: int = 0  # steps finished, by their time or by `next`
+    step_started_at: float = 0.0
+    due_at: float | None = None  # running: when the step ends; time_up: when time was up
+    remaining: float | None = None  # paused: the step's time left
+    paused_at: float | None = None
+    paused_seconds: float = 0.0  # pauses already resumed, left out of the minutes
+    touched_at: float = 0.0  # the last command; an hour past it and time up, abandoned
+    ended_at: float | None = None
+    pressure: int = 0  # "more" minus "less" requests
+    event_seq: int = 0
+
+    @classmethod
+    def begin(
+        cls,
+        session_id: str,
+        place: str,
+        routine: Routine,
+        user_id: str,
+        role: Role,
+        *,
+        group: bool,
+        participant_limit: int,
+        now: float,
+    ) -> Session:
+        """A session at the first step of `routine`, its timer running from `now`."""
+        session = cls(
+            id=session_id,
+            place=place,
+            routine=routine,
+            host=user_id,
+            participants=[Participant(user_id, role, 0, now, in_control=True)],
+            group=group,
+            participant_limit=participant_limit,
+            started_at=now,
+            touched_at=now,
+        )
+        session._enter_step(0, now)
+        return session
+
+    def copy(self) -> Session:
+        """An independent copy to change, so a failed write leaves this one as it was."""
+        return replace(self, participants=list(self.participants))
+
+    @property
+    def step(self) -> Step:
+        return self.routine.steps[self.step_index]
+
+    @property
+    def last_index(self) -> int:
+        return len(self.routine.steps) - 1
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def deadline(self) -> float | None:
+        """When the clock alone changes this session: a step's end, or abandonment."""
+        if self.state == "running":
+            return self.due_at
+        if self.state == "time_up":
+            return self.abandon_at
+        return None
+
+    @property
+    def abandon_at(self) -> float:
+        """An hour after the last step's time was up or the last command, whichever is later."""
+        assert self.due_at is not None
+        return max(self.due_at, self.touched_at) + ABANDON_AFTER_SECONDS
+
+    def participant(self, user_id: str) -> Participant | None:
+        return next((p for p in self.participants if p.user_id == user_id), None)
+
+    def can_control(self, user_id: str) -> bool:
+        """The host and whoever the host handed control to move the session."""
+        participant = self.participant(user_id)
+        return participant is not None and (user_id == self.host or participant.in_control)
+
+    def _enter_step(self, index: int, now: float) -> None:
+        """Make `index` current with a fresh timer; a paused session stays paused."""
+        self.step_index = index
+        self.step_started_at = now
+        seconds = float(self.step.seconds)
+        if self.state == "paused":
+            self.due_at, self.remaining = None, seconds
+        else:
+            self.state = "running"
+            self.due_at, self.remaining = now + seconds, None
+
+    def _end(self, state: EndState, now: float) -> None:
+        if self.state == "paused":
+            assert self.paused_at is not None
+            self.paused_seconds += now - self.paused_at
+        self.state = state
+        self.ended_at = now
+        self.due_at = self.remaining = self.paused_at = None
+
+    def catch_up(self, now: float) -> bool:
+        """Move on by the time that passed; return whether anything changed.
+
+        Each step whose time is up hands over to the next at the moment it ended, not
+        when someone looks, so several steps may pass at once after a restart. When the
+        last step's time is up the session waits (`time_up`) for next or stop, and ends
+        as abandoned an hour later if nobody touches it.
+        """
+        changed = False
+        while self.state == "running" and self.due_at is not None and now >= self.due_at:
+            changed = True
+            self.steps_done = max(self.steps_done, self.step_index + 1)
+            if self.step_index == self.last_index:
+                self.state = "time_up"
+            else:
+                ended_at = self.due_at
+                self.step_index += 1
+                self.step_started_at = ended_at
+                self.due_at = ended_at + self.step.seconds
+        if self.state == "time_up" and now >= self.abandon_at:
+            assert self.due_at is not None
+            last_sign_of_life = max(self.due_at, self.touched_at)
+            self._end("abandoned", last_sign_of_life)
+            changed = True
+        return changed
+
+    def next_step(self, now: float) -> None:
+        """Move to the next step; past the last one the session is completed."""
+        self.touched_at = now
+        self.steps_done = max(self.steps_done, self.step_index + 1)
+        if self.state == "time_up" or self.step_index == self.last_index:
+            self._end("completed", now)
+        else:
+            self._enter_step(self.step_index + 1, now)
+
+    def previous_step(self, now: float) -> None:
+        """Go back one step (or restart the first one) with a fresh timer."""
+        self.touched_at = now
+        if self.state == "time_up":
+            self.state = "running"
+        self._enter_step(max(self.step_index - 1, 0), now)
+
+    def pause(self, now: float) -> None:
+        if self.state != "running":
+            raise SessionError(_NOT_RUNNING[self.state])
+        assert self.due_at is not None
+        self.touched_at = now
+        self.state = "paused"
+        self.remaining = self.due_at - now
+        self.paused_at = now
+        self.due_at = None
+
+    def resume(self, now: float) -> None:
+        if self.state != "paused":
+            raise SessionError("The session is not paused.")
+        assert self.remaining is not None and self.paused_at is not None
+        self.touched_at = now
+        self.paused_seconds += now - self.paused_at
+        self.state = "running"
+        self.due_at = now + self.remaining
+        self.remaining = self.paused_at = None
+
+    def stop(self, now: float) -> None:
+        """End the session: completed if every step was done, otherwise stopped."""
+        self.touched_at = now
+        done = self.steps_done == len(self.routine.steps)
+        self._end("completed" if done else "stopped", now)
+
+    def pressure_advice(self, more: bool, now: float) -> Reply:
+        """The current step's advice to the giver when the receiver wants more or less."""
+        self.touched_at = now
+        self.pressure += 1 if more else -1
+        step = self.step
+        return Reply(
+            question="more pressure" if more else "less pressure",
+            kind="answer",
+            text=step.more_pressure if more else step.less_pressure,
+            id=step.id,
+            title=step.title,
+            score=100.0,
+        )
+
+    def join(self, user_id: str, role: Role, now: float) -> None:
+        if self.participant(user_id) is not None:
+            raise SessionError("You are already in this session.")
+        if len(self.participants) >= self.participant_limit:
+            raise SessionError(f"This session is full ({self.participant_limit} people).")
+        self.touched_at = now
+        order = max(p.join_order for p in self.participants) + 1
+        self.participants.append(Participant(user_id, role, order, now))
+
+    def leave(self, user_id: str, now: float) -> None:
+        """Leave; the host's control passes to the earliest joiner, the last one out ends it."""
+        if self.participant(user_id) is None:
+            raise SessionError("You are not in this session.")
+        self.touched_at = now
+        self.participants = [p for p in self.participants if p.user_id != user_id]
+        if not self.participants:
+            self.stop(now)
+        elif user_id == self.host:
+            heir = min(self.participants, key=lambda p: p.join_order)
+            self.host = heir.user_id
+            self._grant_control(heir)
+
+    def hand_control(self, by_user: str, to_user: str, now: float) -> None:
+        """The host lets another participant move the session too."""
+        if by_user != self.host:
+            raise SessionError("Only the host can hand over control.")
+        participant = self.participant(to_user)
+        if participant is None:
+            raise SessionError("That person is not in this session.")
+        self.touched_at = now
+        self._grant_control(participant)
+
+    def _grant_control(self, participant: Participant) -> None:
+        index = self.participants.index(participant)
+        self.participants[index] = replace(participant, in_control=True)
+
+    def view(self, now: float) -> SessionView:
+        if self.state == "running":
+            assert self.due_at is not None
+            seconds_left = max(self.due_at - now, 0.0)
+        elif self.state == "paused":
+            assert self.remaining is not None
+            seconds_left = self.remaining
+        else:
+            seconds_left = 0.0
+        return SessionView(
+            id=self.id,
+            place=self.place,
+            routine_id=self.routine.id,
+            routine_title=self.routine.title,
+            state=self.state,
+            step_index=self.step_index,
+            step_count=len(self.routine.steps),
+            step=self.step,
+            due_at=self.due_at if self.state == "running" else None,
+            seconds_left=seconds_left,
+            host=self.host,
+            participants=tuple(self.participants),
+            group=self.group,
+            participant_limit=self.participant_limit,
+        )
+
+    def summary(self) -> Summary:
+        assert self.ended_at is not None and self.state in ("completed", "stopped", "abandoned")
+        worked = max(self.ended_at - self.started_at - self.paused_seconds, 0.0)
+        return Summary(
+            outcome=self.state,
+            routine_title=self.routine.title,
+            steps_done=self.steps_done,
+            step_count=len(self.routine.steps),
+            minutes=worked / 60,
+            next_time=self.routine.next_time,
+        )
+
+
+_ABOUT_SOMEONE = frozenset({"joined", "left", "control"})
+_NOT_RUNNING: dict[str, str] = {
+    "paused": "The session is already paused.",
+    "time_up": "The last step's time is already up: say next or stop to finish.",
+}
+
+
+def other_side(before: Step, after: Step) -> bool:
+    """Whether moving from `before` to `after` switches to the receiver's other side."""
+    return before.side is not None and after.side is not None and before.side != after.side
+
+
+class SessionEngine:
+    """Every active session of this process, kept in step with the store.
+
+    Places are channel ids or ``"console"``; users are ids as strings. A person has at
+    most one session per place. Commands raise `SessionError` (with a message for the
+    person) when they cannot be done, and return an `Update` only once the change is
+    written. Call `restore` once at start, then `tick` when `next_deadline` comes.
+    """
+
+    def __init__(
+        self,
+        knowledge: KnowledgeBase,
+        store: Store,
+        asker: Asker,
+        clock: Clock = time.time,
+    ) -> None:
+        self.knowledge = knowledge  # swap in a reloaded one; running sessions keep theirs
+        self._store = store
+        self._asker = asker
+        self._clock = clock
+        self._sessions: dict[str, Session] = {}
+        self._member_sessions: dict[tuple[str, str], str] = {}  # (place, user) -> session
+        self._deadlines: list[tuple[float, str]] = []  # a heap; stale entries are skipped
+        self._lock = asyncio.Lock()
+
+    # Looking up (no writes) ---------------------------------------------------------
+
+    def find(self, place: str, user_id: str) -> SessionView | None:
+        """The session `user_id` is in at `place`, as it stands now."""
+        session_id = self._member_sessions.get((place, user_id))
+        return self.get(session_id) if session_id else None
+
+    def get(self, session_id: str) -> SessionView | None:
+        """An active session by id (the id Discord buttons carry), as it stands now."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        now = self._clock()
+        current = session.copy()
+        current.catch_up(now)
+        return current.view(now) if current.active else None
+
+    def active_sessions(self) -> list[SessionView]:
+        now = self._clock()
+        views = []
+        for session in self._sessions.values():
+            current = session.copy()
+            current.catch_up(now)
+            if current.active:
+                views.append(current.view(now))
+        return views
+
+    def next_deadline(self) -> float | None:
+        """The earliest moment `tick` has something to do."""
+        while self._deadlines:
+            deadline, session_id = self._deadlines[0]
+            session = self._sessions.get(session_id)
+            if session is not None and session.deadline == deadline:
+                return deadline
+            heapq.heappop(self._deadlines)
+        return None
+
+    # Starting and restoring ---------------------------------------------------------
+
+    async def restore(self) -> list[Update]:
+        """Bring back every active session from the store, moved on by the time that passed.
+
+        Returns a "restored" update per session still active and an "ended" one per
+        session abandoned while the process was down.
+        """
+        async with self._lock:
+            now = self._clock()
+            sessions, missing = await self._store.load_active_sessions(self.knowledge.routines)
+            for session_id in missing:
+                await self._store.end_session_without_routine(session_id, now)
+            caught_up = []
+            for stored in sessions:
+                session = stored.copy()
+                session.step_index = min(session.step_index, session.last_index)  # steps removed?
+                session.steps_done = min(session.steps_done, len(session.routine.steps))
+                session.catch_up(now)
+                caught_up.append(session)
+            await self._save(
+                [(s, "restored" if s.active else s.state, None) for s in caught_up], now
+            )
+            updates = []
+            for session in caught_up:
+                self._keep(session)
+                updates.append(
+                    self._update("restored" if session.active else "ended", session, now)
+                )
+            return updates
+
+    async def start(
+        self,
+        place: str,
+        user_id: str,
+        routine_id: str | None = None,
+        *,
+        role: Role = "giver",
+        group: bool = False,
+        server_id: str | None = None,
+    ) -> Update:
+        """Start a routine (the person's favourite when `routine_id` is None).
+
+        A person who already has a session here gets it back as an "existing" update,
+        to resume or stop. Group sessions take their participant limit from the
+        server's settings.
+        """
+        async with self._lock:
+            now = self._clock()
+            existing = self._current(place, user_id, now)
+            if existing is not None:
+                return self._update("existing", existing, now)
+            preferences = await self._store.get_preferences(user_id)
+            routine = self._routine(routine_id or preferences.favourite_routine)
+            limit = PERSONAL_PARTICIPANT_LIMIT
+            if group and server_id is not None:
+                limit = (await self._store.get_server_settings(server_id)).participant_limit
+            elif group:
+                limit = DEFAULT_GROUP_PARTICIPANT_LIMIT
+            session = Session.begin(
+                secrets.token_hex(6), place, routine, user_id, role,
+                group=group, participant_limit=limit, now=now,
+            )  # fmt: skip
+            await self._save([(session, "started", user_id)], now, participants=True)
+            self._keep(session)
+            update = self._update("started", session, now)
+            return replace(update, usual_pressure=preferences.usual_pressure)
+
+    def _routine(self, routine_id: str | None) -> Routine:
+        routines = self.knowledge.routines
+        choices = ", ".join(sorted(routines))
+        if routine_id is None:
+            raise SessionError(f"Which routine? Choose one of: {choices}.")
+        routine = routines.get(routine_id)
+        if routine is None:
+            raise SessionError(f"There is no routine {routine_id!r}. Choose one of: {choices}.")
+        return routine
+
+    # Commands -----------------------------------------------------------------------
+
+    async def next_step(self, session_id: str, user_id: str) -> Update:
+        """Next step; after the last one (or once time is up) the session is completed."""
+        return await self._command(session_id, user_id, "step", Session.next_step)
+
+    async def previous_step(self, session_id: str, user_id: str) -> Update:
+        """Back one step with a fresh timer; at the first step, restart it."""
+        return await self._command(session_id, user_id, "step", Session.previous_step)
+
+    async def pause(self, session_id: str, user_id: str) -> Update:
+        return await self._command(session_id, user_id, "paused", Session.pause)
+
+    async def resume(self, session_id: str, user_id: str) -> Update:
+        return await self._command(session_id, user_id, "resumed", Session.resume)
+
+    async def stop(self, session_id: str, user_id: str) -> Update:
+        return await self._command(session_id, user_id, "ended", Session.stop)
+
+    async def more_pressure(self, session_id: str, user_id: str) -> Update:
+        """The receiver wants more: this step's advice for the giver."""
+        return await self._pressure(session_id, user_id, more=True)
+
+    async def less_pressure(self, session_id: str, user_id: str) -> Update:
+        """The receiver wants less: this step's advice for the giver."""
+        return await self._pressure(session_id, user_id, more=False)
+
+    async def join(self, session_id: str, user_id: str, role: Role | None = None) -> Update:
+        """Join a session; in a personal one the newcomer is the receiver by default."""
+        async with self._lock:
+            now = self._clock()
+            session = await self._draft(session_id, now)
+            held = self._member_sessions.get((session.place, user_id))
+            if held is not None and held != session_id:
+                raise SessionError("You already have a session here: stop or leave it first.")
+            session.join(user_id, role or ("giver" if session.group else "receiver"), now)
+            return await self._commit("joined", session, user_id, now, participants=True)
+
+    async def leave(self, session_id: str, user_id: str) -> Update:
+        """Leave; the host's control passes on, and the last one out ends the session."""
+        async with self._lock:
+            now = self._clock()
+            session = await self._draft(session_id, now)
+            session.leave(user_id, now)
+            kind: UpdateKind = "left" if session.active else "ended"
+            return await self._commit(kind, session, user_id, now, participants=True)
+
+    async def hand_control(self, session_id: str, by_user: str, to_user: str) -> Update:
+        """The host lets `to_user` move the session as well."""
+        async with self._lock:
+            now = self._clock()
+            session = await self._draft(session_id, now)
+            session.hand_control(by_user, to_user, now)
+            return await self._commit("control", session, to_user, now, participants=True)
+
+    async def ask(self, place: str, user_id: str, question: str) -> Update:
+        """Answer a free question, with the person's current step as context if any.
+
+        A red-flag answer (kind "safety") pauses a running session. A question the
+        assistant could not answer is kept for the people who curate the knowledge.
+        """
+        async with self._lock:
+            now = self._clock()
+            session = self._current(place, user_id, now)
+            context = StepContext(session.routine.id, session.step_index) if session else None
+            reply = self._asker.ask(question, context)
+            if reply.kind == "fallback":
+                await self._store.record_unanswered(question, now)
+            if session is None:
+                return Update("reply", None, reply=reply)
+            session.touched_at = now
+            paused = reply.kind == "safety" and session.state == "running"
+            if paused:
+                session.pause(now)
+            event = "safety_pause" if paused else "question"
+            update = await self._commit("reply", session, user_id, now, event=event)
+            return replace(update, reply=reply, paused_for_safety=paused)
+
+    async def tick(self) -> list[Update]:
+        """Apply every timer that is due: steps moving on, time up, abandonment."""
+        async with self._lock:
+            now = self._clock()
+            moved: list[tuple[Session, UpdateKind, Step]] = []
+            seen: set[str] = set()  # a deadline may have been pushed more than once
+            while self._deadlines and self._deadlines[0][0] <= now:
+                deadline, session_id = heapq.heappop(self._deadlines)
+                stored = self._sessions.get(session_id)
+                if stored is None or stored.deadline != deadline or session_id in seen:
+                    continue
+                seen.add(session_id)
+                session = stored.copy()
+                before = session.step
+                session.catch_up(now)
+                kind: UpdateKind = "step" if session.state == "running" else "time_up"
+                moved.append((session, kind if session.active else "ended", before))
+            changes = [(s, s.state if kind == "ended" else kind, None) for s, kind, _ in moved]
+            try:
+                await self._save(changes, now)
+            except BaseException:
+                for session, _, _ in moved:  # unchanged: their timers stay due
+                    stored = self._sessions[session.id]
+                    assert stored.deadline is not None
+                    heapq.heappush(self._deadlines, (stored.deadline, session.id))
+                raise
+            updates = []
+            for session, kind, before in moved:
+                self._keep(session)
+                updates.append(self._update(kind, session, now, before))
+            return updates
+
+    # Internals ----------------------------------------------------------------------
+
+    def _current(self, place: str, user_id: str, now: float) -> Session | None:
+        """A caught-up copy of the person's active session here, if any."""
+        session_id = self._member_sessions.get((place, user_id))
+        if session_id is None:
+            return None
+        session = self._sessions[session_id].copy()
+        session.catch_up(now)
+        return session if session.active else None
+
+    async def _draft(self, session_id: str, now: float) -> Session:
+        """A caught-up copy of an active session to change; `NoSession` if it has ended."""
+        stored = self._sessions.get(session_id)
+        if stored is None:
+            raise NoSession("That session has ended.")
+        session = stored.copy()
+        if session.catch_up(now) and not session.active:
+            await self._save([(session, session.state, None)], now)
+            self._keep(session)
+            raise NoSession("That session has ended.")
+        return session
+
+    async def _command(
+        self,
+        session_id: str,
+        user_id: str,
+        kind: UpdateKind,
+        action: Callable[[Session, float], None],
+    ) -> Update:
+        async with self._lock:
+            now = self._clock()
+            session = await self._draft(session_id, now)
+            if session.participant(user_id) is None:
+                raise SessionError("You are not in this session.")
+            if not session.can_control(user_id):
+                raise SessionError("Only the host, or someone the host chose, moves this session.")
+            before = session.step
+            action(session, now)
+            if not session.active:
+                kind = "ended"
+            return await self._commit(kind, session, user_id, now, before=before)
+
+    async def _pressure(self, session_id: str, user_id: str, *, more: bool) -> Update:
+        async with self._lock:
+            now = self._clock()
+            session = await self._draft(session_id, now)
+            if session.participant(user_id) is None:
+                raise SessionError("You are not in this session.")
+            reply = session.pressure_advice(more, now)
+            event = "more_pressure" if more else "less_pressure"
+            update = await self._commit("reply", session, user_id, now, event=event)
+            return replace(update, reply=reply)
+
+    async def _commit(
+        self,
+        kind: UpdateKind,
+        session: Session,
+        user_id: str,
+        now: float,
+        *,
+        participants: bool = False,
+        event: str | None = None,
+        before: Step | None = None,
+    ) -> Update:
+        """Write the changed session, then make it the current one and report it."""
+        event_kind = event or (session.state if kind == "ended" else kind)
+        await self._save([(session, event_kind, user_id)], now, participants=participants)
+        self._keep(session)
+        update = self._update(kind, session, now, before)
+        return replace(update, user_id=user_id) if kind in _ABOUT_SOMEONE else update
+
+    async def _save(
+        self,
+        changes: list[tuple[Session, str, str | None]],
+        now: float,
+        *,
+        participants: bool = False,
+    ) -> None:
+        """Write (session, event kind, user) changes in one go, then note usual pressures."""
+        if not changes:
+            return
+        records = []
+        for session, event_kind, user_id in changes:
+            session.event_seq += 1
+            event = SessionEvent(session.event_seq, now, event_kind, user_id, session.step_index)
+            records.append((session, event))
+        await self._store.save_sessions(records, participants=participants)
+        for session, _, _ in changes:
+            if not session.active:
+                await self._remember_pressure(session)
+
+    async def _remember_pressure(self, session: Session) -> None:
+        """A personal session's net pressure requests become the receiver's usual pressure."""
+        if session.group or session.pressure == 0:
+            return
+        receiver = next((p for p in session.participants if p.role == "receiver"), None)
+        user_id = receiver.user_id if receiver else session.host
+        pressure: UsualPressure = "firmer" if session.pressure > 0 else "lighter"
+        await self._store.set_usual_pressure(user_id, pressure)
+
+    def _keep(self, session: Session) -> None:
+        """Make `session` the current state in memory (forgetting it once it has ended)."""
+        old = self._sessions.pop(session.id, None)
+        for participant in old.participants if old else ():
+            key = (session.place, participant.user_id)
+            if self._member_sessions.get(key) == session.id:
+                del self._member_sessions[key]
+        if not session.active:
+            return
+        self._sessions[session.id] = session
+        for participant in session.participants:
+            self._member_sessions[(session.place, participant.user_id)] = session.id
+        if session.deadline is not None:
+            heapq.heappush(self._deadlines, (session.deadline, session.id))
+
+    def _update(
+        self, kind: UpdateKind, session: Session, now: float, before: Step | None = None
+    ) -> Update:
+        if not session.active:
+            return Update(kind, session.view(now), summary=session.summary())
+        switched = kind == "step" and before is not None and other_side(before, session.step)
+        return Update(kind, session.view(now), other_side=switched)
