@@ -22,8 +22,8 @@ class MatchSettings:
     `clarify_margin`: entries this close to the best make the answer a `clarify`.
     """
 
-    answer_threshold: float = 50.0
-    clarify_margin: float = 4.0
+    answer_threshold: float = 40.0
+    clarify_margin: float = 1.0
     max_suggestions: int = 3
 
 
@@ -75,20 +75,6 @@ class Assistant:
             return Reply(question, "clarify", text, score=best.score, suggestions=suggestions)
         entry = self.kb.entries[best.entry_id]
         return Reply(question, "answer", entry.text, entry.id, entry.title, best.score)
-
-    def pressure_advice(self, context: StepContext, more: bool) -> Reply:
-        """The step's own advice for the giver when the receiver wants more or less pressure."""
-        step = self._step(context)
-        entry = self.kb.entries.get(MORE_PRESSURE_ID if more else LESS_PRESSURE_ID)
-        question = "more pressure" if more else "less pressure"
-        if step is None:
-            if entry is None:
-                return Reply(question, "fallback", self.fallback_text)
-            return Reply(question, "answer", entry.text, entry.id, entry.title, 100.0)
-        text = step.more_pressure if more else step.less_pressure
-        return Reply(
-            question, "answer", text, entry.id if entry else None, step.title, 100.0
-        )
 
     def _step(self, context: StepContext | None) -> Step | None:
         if context is None:

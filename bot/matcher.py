@@ -25,13 +25,14 @@ from functools import lru_cache
 import snowballstemmer
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
+from wordfreq import zipf_frequency
 
 STOP_WORDS = frozenset(
     """
-    a about above after again all am an and any anyone anything are as at be because been
-    being but by can could did do does doing done dont each else etc ever for from get gets
+    a about above again all am an and any anyone anything are as at be because been
+    being but by can could did do does doing dont each else etc ever for from get gets
     getting go going got had has have having he her here hers herself him himself his how i
-    if im in into is it its itself ive just know let lets like me mine my myself of off oh
+    if im in into is it its itself ive just know let lets like me mine my of off oh
     ok okay on once only or our ours out please pls plz really she should so
     some someone something than thank thanks thx that thats the their theirs them then there
     these they this those though thing things to too u um uh up us very was way we well were
@@ -51,8 +52,11 @@ _TYPED_NEGATION = re.compile(
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 MIN_CORRECTABLE_LENGTH = 5
+COMMON_ENGLISH_ZIPF = 3.0  # a word this frequent in English is a word, not a typo
 INFORMATIVE_SHARE = 0.5  # a term in at least this share of the entries is not informative
-PHRASING_WEIGHT = 0.7  # how much covering the phrasing counts, against explaining the question
+EXPLAINED_POWER = 0.7  # how much words the phrasing does not explain lower its score
+ENTRY_SHARE = 0.9  # words explained by the entry's other phrasings count this much
+UNKNOWN_WEIGHT = 1.2  # a word the knowledge base never uses, against the rarest it does
 FUZZ_WEIGHT = 0.1
 
 
@@ -91,7 +95,12 @@ class Normaliser:
 
     def _correct(self, word: str) -> str:
         """The vocabulary word `word` was most likely meant to be, or `word` itself."""
-        if word in self._known or len(word) < MIN_CORRECTABLE_LENGTH or word.isdigit():
+        if (
+            word in self._known
+            or len(word) < MIN_CORRECTABLE_LENGTH
+            or word.isdigit()
+            or zipf_frequency(word, "en") >= COMMON_ENGLISH_ZIPF
+        ):
             return word
         limit = _max_typo_distance(word)
         close = process.extract(
@@ -118,6 +127,10 @@ class Normaliser:
                 mapped.append(corrected[i])
                 i += 1
         return mapped
+
+    def stems(self, text: str) -> list[str]:
+        """Every word's stem, stop words included, in order (for phrases)."""
+        return [self.stem(word) for word in self.words(text)]
 
     def terms(self, text: str) -> list[str]:
         """Stemmed content words of `text`, in order, without repeats."""
@@ -160,12 +173,16 @@ class Matcher:
             entry_id: [self.normaliser.terms(text) for text in texts]
             for entry_id, texts in by_entry.items()
         }
+        self._entry_vocabulary = {
+            entry_id: frozenset(t for terms in term_lists for t in terms)
+            for entry_id, term_lists in entry_terms.items()
+        }
         document_frequency: Counter[str] = Counter()
-        for term_lists in entry_terms.values():
-            document_frequency.update({t for terms in term_lists for t in terms})
+        for terms in self._entry_vocabulary.values():
+            document_frequency.update(terms)
         entries = max(len(by_entry), 1)
         self.idf = {t: math.log(1 + entries / df) for t, df in document_frequency.items()}
-        self.unknown_weight = math.log(1 + entries)
+        self.unknown_weight = UNKNOWN_WEIGHT * math.log(1 + entries)
         self.informative_idf = math.log(1 + 1 / INFORMATIVE_SHARE)
         self._phrasings: list[Phrasing] = []
         self._postings: dict[str, list[int]] = defaultdict(list)
@@ -190,9 +207,6 @@ class Matcher:
         """How many phrasings the matcher compares."""
         return len(self._phrasings)
 
-    def weight(self, term: str) -> float:
-        return self.idf.get(term, self.unknown_weight)
-
     def is_informative(self, term: str) -> bool:
         return self.idf.get(term, 0.0) >= self.informative_idf
 
@@ -210,20 +224,27 @@ class Matcher:
         return sorted(best.values(), key=lambda m: m.score, reverse=True)[:limit]
 
     def _rank_segment(self, terms: list[str]) -> list[Match]:
+        """Score every phrasing that shares an informative term with `terms`.
+
+        coverage: the share of the phrasing's weight the question has;
+        explained: the share of the question's weight found in the phrasing and
+        in the entry's other phrasings. A phrasing scores coverage x explained^EXPLAINED_POWER.
+        """
         informative = [t for t in terms if self.is_informative(t)]
         if not informative:
             return []
         query = frozenset(terms)
-        query_weight = sum(self.weight(t) for t in terms)
+        query_weight = sum(self.idf.get(t, self.unknown_weight) for t in terms)
         query_text = " ".join(terms)
         candidates = {i for term in informative for i in self._postings.get(term, ())}
         scored: dict[str, tuple[float, Phrasing]] = {}
         for index in candidates:
             phrasing = self._phrasings[index]
             shared = sum(self.idf[t] for t in phrasing.terms & query)
+            in_entry = sum(self.idf[t] for t in self._entry_vocabulary[phrasing.entry_id] & query)
             coverage = shared / phrasing.weight
-            explained = shared / query_weight
-            score = PHRASING_WEIGHT * coverage + (1 - PHRASING_WEIGHT) * explained
+            explained = (ENTRY_SHARE * in_entry + (1 - ENTRY_SHARE) * shared) / query_weight
+            score = coverage * explained**EXPLAINED_POWER
             current = scored.get(phrasing.entry_id)
             if current is None or score > current[0]:
                 scored[phrasing.entry_id] = (score, phrasing)

@@ -2,42 +2,56 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.knowledge import Safety
 from bot.matcher import Normaliser
 
+EXTRA_WORDS_IN_WINDOW = 3  # "pain in my chest" still matches the trigger "chest pain"
+
 
 @dataclass(frozen=True)
 class _Trigger:
-    terms: frozenset[str]
+    stems: tuple[str, ...]
     entry: Safety
+
+    def fires(self, positions: dict[str, list[int]]) -> bool:
+        """Whether all the trigger's words stand close together in the message."""
+        if any(stem not in positions for stem in self.stems):
+            return False
+        window = len(self.stems) + EXTRA_WORDS_IN_WINDOW
+        first, *others = self.stems
+        return any(
+            all(any(abs(q - p) < window for q in positions[other]) for other in others)
+            for p in positions[first]
+        )
 
 
 class RedFlags:
     """Finds the red-flag entry a message raises, if any.
 
-    A trigger fires when every one of its terms is among the message's terms, so
-    "shooting pain down my arm" fires "shooting", and typos are forgiven the same way
-    as in matching. The most specific trigger (the one with the most terms) wins.
+    A trigger fires when all of its words (stop words too: "throw up" is not "throw")
+    stand within a few words of each other in the message, in any order, with typos
+    and word endings forgiven as in matching. The longest trigger that fires wins.
     """
 
     def __init__(self, entries: Sequence[Safety], normaliser: Normaliser) -> None:
         self._normaliser = normaliser
+        triggers = {
+            (tuple(normaliser.stems(trigger)), entry.id): _Trigger(
+                tuple(normaliser.stems(trigger)), entry
+            )
+            for entry in entries
+            for trigger in entry.triggers
+        }
         self._triggers = sorted(
-            (
-                _Trigger(frozenset(normaliser.terms(trigger)), entry)
-                for entry in entries
-                for trigger in entry.triggers
-            ),
-            key=lambda trigger: len(trigger.terms),
-            reverse=True,
+            (t for t in triggers.values() if t.stems), key=lambda t: len(t.stems), reverse=True
         )
 
     def check(self, message: str) -> Safety | None:
-        terms = set(self._normaliser.terms(message))
-        for trigger in self._triggers:
-            if trigger.terms and trigger.terms <= terms:
-                return trigger.entry
-        return None
+        positions: dict[str, list[int]] = defaultdict(list)
+        for index, stem in enumerate(self._normaliser.stems(message)):
+            positions[stem].append(index)
+        return next((t.entry for t in self._triggers if t.fires(positions)), None)
