@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_matcher.py
+	$(BIN)/python benchmarks/bench_sessions.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

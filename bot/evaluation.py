@@ -5,6 +5,8 @@ An evaluation file is a YAML list of cases::
     - q: "can ya go firmer"
       expect: more-pressure     # an entry id, or `fallback` (not about massage),
                                 # or `safety` (any red flag)
+
+`question` may stand for `q`, and `id` or `kind` for `expect`.
 """
 
 from __future__ import annotations
@@ -61,9 +63,12 @@ def load_cases(path: Path | str) -> list[Case]:
         raise ValueError(f"{path}: expected a list of cases")
     cases = []
     for number, item in enumerate(data, start=1):
-        if not (isinstance(item, dict) and isinstance(item.get("q"), str) and item.get("expect")):
+        item = item if isinstance(item, dict) else {}
+        question = item.get("q", item.get("question"))
+        expect = item.get("expect") or item.get("id") or item.get("kind")
+        if not isinstance(question, str) or not expect:
             raise ValueError(f"{path}: case {number} needs `q` and `expect`")
-        cases.append(Case(item["q"], str(item["expect"])))
+        cases.append(Case(question, str(expect)))
     return cases
 
 

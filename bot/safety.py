@@ -10,6 +10,7 @@ from bot.knowledge import Safety
 from bot.matcher import Normaliser
 
 EXTRA_WORDS_IN_WINDOW = 3  # "pain in my chest" still matches the trigger "chest pain"
+NEGATIONS = frozenset({"no", "not", "without"})  # right before a trigger: "no injury"
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,11 @@ class _Trigger:
             return False
         window = len(self.stems) + EXTRA_WORDS_IN_WINDOW
         first, *others = self.stems
+        negated = {p + 1 for word in NEGATIONS for p in positions.get(word, ())}
         return any(
             all(any(abs(q - p) < window for q in positions[other]) for other in others)
             for p in positions[first]
+            if p not in negated
         )
 
 
@@ -34,7 +37,8 @@ class RedFlags:
 
     A trigger fires when all of its words (stop words too: "throw up" is not "throw")
     stand within a few words of each other in the message, in any order, with typos
-    and word endings forgiven as in matching. The longest trigger that fires wins.
+    and word endings forgiven as in matching, unless "no", "not" or "without" comes
+    right before it ("no injury"). The longest trigger that fires wins.
     """
 
     def __init__(self, entries: Sequence[Safety], normaliser: Normaliser) -> None:

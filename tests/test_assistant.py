@@ -180,3 +180,16 @@ def test_a_broken_knowledge_dir_is_reported_not_raised(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"{tmp_path / 'faq.yaml'}:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "he fell asleep halfway through, should i keep going",
+        "no injury or anything, her lower back is just stiff from standing",
+        "my java code throws an exception",
+        "is it ok to massage over clothes",
+    ],
+)
+def test_ordinary_words_do_not_raise_a_red_flag(assistant: Assistant, question: str) -> None:
+    assert assistant.ask(question).kind != "safety"
