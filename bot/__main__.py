@@ -127,6 +127,28 @@ def _console(args: argparse.Namespace) -> int:
     return run_console(db_path=args.db, knowledge_dir=args.knowledge)
 
 
+def _shard_ids(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected shard numbers like 0,1") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.client import StartError, run
+    from bot.config import ConfigError, load_config
+
+    try:
+        config = load_config(shard_count=args.shard_count, shard_ids=args.shard_ids)
+    except ConfigError as error:
+        raise CommandError(str(error)) from None
+    try:
+        run(config, _knowledge(args.knowledge), db_path=args.db, knowledge_dir=args.knowledge)
+    except StartError as error:
+        raise CommandError(str(error)) from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="massage-bot", description="Massage help at home, in Discord or the terminal."
@@ -164,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument("--db", help="the store file (default: $MASSAGE_BOT_DB or data/)")
     console.add_argument("--knowledge", help="a knowledge directory (default: the packaged one)")
     console.set_defaults(handler=_console)
+
+    run = commands.add_parser("run", help="the Discord bot (needs DISCORD_TOKEN)")
+    run.add_argument("--shard-count", type=int, help="shards in all (default 1)")
+    run.add_argument("--shard-ids", type=_shard_ids, help="the shards this process runs: 0,1")
+    run.add_argument("--db", help="the store file (default: $MASSAGE_BOT_DB or data/)")
+    run.add_argument("--knowledge", help="a knowledge directory (default: the packaged one)")
+    run.set_defaults(handler=_run)
+
     return parser
 
 

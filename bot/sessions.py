@@ -104,6 +104,7 @@ class SessionView:
     step: Step
     due_at: float | None  # while running: when the step's time is up
     seconds_left: float  # while running or paused; 0 once time is up or ended
+    later_seconds: int  # the steps after this one, so a reader can tell when it all ends
     host: str
     participants: tuple[Participant, ...]
     group: bool
@@ -385,6 +386,7 @@ class Session:
             step=self.step,
             due_at=self.due_at if self.state == "running" else None,
             seconds_left=seconds_left,
+            later_seconds=sum(step.seconds for step in self.routine.steps[self.step_index + 1 :]),
             host=self.host,
             participants=tuple(self.participants),
             group=self.group,
@@ -434,7 +436,7 @@ class SessionEngine:
     ) -> None:
         self.knowledge = knowledge  # swap in a reloaded one; running sessions keep theirs
         self._store = store
-        self._asker = asker
+        self.asker = asker  # swap in a new assistant with a reloaded knowledge base
         self._clock = clock
         self._sessions: dict[str, Session] = {}
         self._member_sessions: dict[tuple[str, str], str] = {}  # (place, user) -> session
@@ -611,19 +613,22 @@ class SessionEngine:
             session.hand_control(by_user, to_user, now)
             return await self._commit("control", session, to_user, now, participants=True)
 
-    async def ask(self, place: str, user_id: str, question: str) -> Update:
+    async def ask(
+        self, place: str, user_id: str, question: str, server_id: str | None = None
+    ) -> Update:
         """Answer a free question, with the person's current step as context if any.
 
         A red-flag answer (kind "safety") pauses a running session. A question the
-        assistant could not answer is kept for the people who curate the knowledge.
+        assistant could not answer is kept for the people who curate the knowledge
+        (those of `server_id` too, when it was asked in a server).
         """
         async with self._lock:
             now = self._clock()
             session = self._current(place, user_id, now)
             context = StepContext(session.routine.id, session.step_index) if session else None
-            reply = self._asker.ask(question, context)
+            reply = self.asker.ask(question, context)
             if reply.kind == "fallback":
-                await self._store.record_unanswered(question, now)
+                await self._store.record_unanswered(question, now, server_id)
             if session is None:
                 return Update("reply", None, reply=reply)
             session.touched_at = now

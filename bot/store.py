@@ -13,6 +13,7 @@ behind the same methods; only the connection's pragmas are SQLite's own.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sqlite3
@@ -124,6 +125,7 @@ class Store:
     def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
         self._db = connection
         self.path = path
+        self._writing = asyncio.Lock()  # one transaction at a time on the connection
 
     @classmethod
     async def open(cls, path: Path | str | None = None, *, lock_timeout: float = 1.0) -> Store:
@@ -208,21 +210,23 @@ class Store:
         """Run (sql, parameters) pairs in one transaction; a list of tuples is executemany.
 
         A failed write (disk full, I/O error) is rolled back and raised as `StoreError`.
+        Callers may overlap (the engine, the Discord cogs): transactions take turns.
         """
-        try:
-            await self._db.execute("BEGIN")
+        async with self._writing:
             try:
-                for sql, parameters in statements:
-                    if isinstance(parameters, list):
-                        await self._db.executemany(sql, parameters)
-                    else:
-                        await self._db.execute(sql, parameters)
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as error:
-            raise StoreError(f"could not save to {self.path}: {error}") from None
+                await self._db.execute("BEGIN")
+                try:
+                    for sql, parameters in statements:
+                        if isinstance(parameters, list):
+                            await self._db.executemany(sql, parameters)
+                        else:
+                            await self._db.execute(sql, parameters)
+                    await self._db.execute("COMMIT")
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as error:
+                raise StoreError(f"could not save to {self.path}: {error}") from None
 
     # Sessions -----------------------------------------------------------------------
 
@@ -382,29 +386,91 @@ class Store:
 
     # Questions for the curators -----------------------------------------------------
 
-    async def record_unanswered(self, question: str, at: float) -> None:
-        """Count a question the bot could not answer (by its lower-cased, spaced text)."""
+    async def record_unanswered(
+        self, question: str, at: float, server_id: str | None = None
+    ) -> None:
+        """Count a question the bot could not answer (by its lower-cased, spaced text),
+        for everyone and, when asked in a server, for that server's curators too."""
+        text = normalize_question(question)
+        statements: list[tuple[str, Any]] = [
+            (
+                "INSERT INTO unanswered_questions "
+                "(question, times_asked, first_asked_at, last_asked_at) VALUES (?, 1, ?, ?) "
+                "ON CONFLICT (question) DO UPDATE SET "
+                "times_asked = unanswered_questions.times_asked + 1, "
+                "last_asked_at = excluded.last_asked_at",
+                (text, at, at),
+            )
+        ]
+        if server_id is not None:
+            statements.append(
+                (
+                    "INSERT INTO server_unanswered_questions "
+                    "(server_id, question, times_asked, first_asked_at, last_asked_at) "
+                    "VALUES (?, ?, 1, ?, ?) ON CONFLICT (server_id, question) DO UPDATE SET "
+                    "times_asked = server_unanswered_questions.times_asked + 1, "
+                    "last_asked_at = excluded.last_asked_at",
+                    (server_id, text, at, at),
+                )
+            )
+        await self._transaction(statements)
+
+    async def unanswered_questions(
+        self, limit: int = 50, server_id: str | None = None
+    ) -> list[UnansweredQuestion]:
+        """The most often asked unanswered questions first: everyone's, or one server's."""
+        columns = "question, times_asked, first_asked_at, last_asked_at"
+        order = "ORDER BY times_asked DESC, last_asked_at DESC LIMIT ?"
+        if server_id is None:
+            sql, parameters = f"SELECT {columns} FROM unanswered_questions {order}", (limit,)
+        else:
+            sql = f"SELECT {columns} FROM server_unanswered_questions WHERE server_id = ? {order}"
+            parameters = (server_id, limit)
+        rows = await self._db.execute_fetchall(sql, parameters)
+        return [UnansweredQuestion(*row) for row in rows]
+
+    # Discord: live session messages and answer channels -----------------------------
+
+    async def set_session_message(self, session_id: str, channel_id: str, message_id: str) -> None:
+        """Remember the message that shows a session, to edit it after a restart too."""
         await self._transaction(
             [
                 (
-                    "INSERT INTO unanswered_questions "
-                    "(question, times_asked, first_asked_at, last_asked_at) VALUES (?, 1, ?, ?) "
-                    "ON CONFLICT (question) DO UPDATE SET "
-                    "times_asked = unanswered_questions.times_asked + 1, "
-                    "last_asked_at = excluded.last_asked_at",
-                    (normalize_question(question), at, at),
+                    "INSERT INTO session_messages (session_id, channel_id, message_id) "
+                    "VALUES (?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET "
+                    "channel_id = excluded.channel_id, message_id = excluded.message_id",
+                    (session_id, channel_id, message_id),
                 )
             ]
         )
 
-    async def unanswered_questions(self, limit: int = 50) -> list[UnansweredQuestion]:
-        """The most often asked unanswered questions first."""
-        rows = await self._db.execute_fetchall(
-            "SELECT question, times_asked, first_asked_at, last_asked_at "
-            "FROM unanswered_questions ORDER BY times_asked DESC, last_asked_at DESC LIMIT ?",
-            (limit,),
+    async def session_message(self, session_id: str) -> tuple[str, str] | None:
+        """The (channel id, message id) showing a session, if one was remembered."""
+        rows = list(
+            await self._db.execute_fetchall(
+                "SELECT channel_id, message_id FROM session_messages WHERE session_id = ?",
+                (session_id,),
+            )
         )
-        return [UnansweredQuestion(*row) for row in rows]
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    async def answer_channels(self, server_id: str) -> set[str]:
+        """The channels where a server wants answers; empty means everywhere."""
+        rows = await self._db.execute_fetchall(
+            "SELECT channel_id FROM answer_channels WHERE server_id = ?", (server_id,)
+        )
+        return {row[0] for row in rows}
+
+    async def set_answer_channel(self, server_id: str, channel_id: str, answer: bool) -> None:
+        """Add a channel to a server's answer channels, or (`answer` false) remove it."""
+        if answer:
+            sql = (
+                "INSERT INTO answer_channels (server_id, channel_id) VALUES (?, ?) "
+                "ON CONFLICT (server_id, channel_id) DO NOTHING"
+            )
+        else:
+            sql = "DELETE FROM answer_channels WHERE server_id = ? AND channel_id = ?"
+        await self._transaction([(sql, (server_id, channel_id))])
 
 
 def _session_row(session: Session) -> tuple[Any, ...]:

@@ -1,0 +1,317 @@
+"""The Discord client: one `AutoShardedBot` that wires the knowledge, the store, the
+session engine and the cogs. The only module under `bot/` that imports discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.assistant import Assistant
+from bot.config import BotConfig
+from bot.knowledge import KnowledgeBase, load_knowledge
+from bot.sessions import Clock, SessionEngine, Update
+from bot.store import Store, StoreError
+from cogs import render
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.massage", "cogs.admin")
+TIMER_MAX_SLEEP = 300.0  # look again at least this often, in case the wall clock jumped
+TIMER_RETRY_SECONDS = 5.0
+APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment."
+COOLDOWN_RATE, COOLDOWN_SECONDS = 10, 10.0  # actions per user
+
+
+class StartError(Exception):
+    """The bot cannot start; the message is one line for the person (never the token)."""
+
+
+def intents() -> discord.Intents:
+    """Guilds, and messages for mentions and DMs: no privileged intent."""
+    return discord.Intents(guilds=True, guild_messages=True, dm_messages=True)
+
+
+def _user_key(user_id: int) -> int:
+    return user_id
+
+
+class MassageBot(commands.AutoShardedBot):
+    """Slash commands, live session messages and answers to mentions and DMs."""
+
+    def __init__(
+        self,
+        knowledge: KnowledgeBase,
+        *,
+        db_path: Path | str | None = None,
+        knowledge_dir: Path | str | None = None,
+        dev_guild: int | None = None,
+        shard_count: int = 1,
+        shard_ids: list[int] | None = None,
+        clock: Clock = time.time,
+        cooldown: tuple[int, float] = (COOLDOWN_RATE, COOLDOWN_SECONDS),
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=shard_count,
+            shard_ids=shard_ids,
+            max_messages=None,  # nothing reads the message cache
+            member_cache_flags=discord.MemberCacheFlags.none(),
+            chunk_guilds_at_startup=False,
+        )
+        self.knowledge = knowledge
+        self.knowledge_dir = Path(knowledge_dir) if knowledge_dir else knowledge.source_dir
+        self.db_path = db_path
+        self.dev_guild = dev_guild
+        self.clock = clock
+        self.assistant = Assistant(knowledge)
+        self.store: Store | None = None
+        self._engine: SessionEngine | None = None
+        self._cooldown: commands.CooldownMapping[int] = commands.CooldownMapping(
+            commands.Cooldown(*cooldown), _user_key
+        )
+        self._answer_channels: dict[str, set[str]] = {}
+        self._reload_lock = asyncio.Lock()
+        self._timer: asyncio.Task[None] | None = None
+        self._timer_wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._to_show: dict[str, Update] = {}  # the newest update of each session to show
+        self._editing: set[str] = set()  # sessions whose message is being edited
+
+    @property
+    def engine(self) -> SessionEngine:
+        assert self._engine is not None, "the engine exists once setup_hook has run"
+        return self._engine
+
+    # Start and stop ---------------------------------------------------------------------
+
+    async def setup_hook(self) -> None:
+        self.store = await Store.open(self.db_path)
+        self._engine = SessionEngine(self.knowledge, self.store, self.assistant, self.clock)
+        restored = await self.engine.restore()
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        self.tree.on_error = self.on_app_command_error
+        await self._sync_commands()
+        for update in restored:
+            self.show_session(update)
+        self._timer = asyncio.create_task(self._run_timer(), name="massage-session-timer")
+        log.info("ready to serve %d restored sessions", len(restored))
+
+    async def _sync_commands(self) -> None:
+        """Register the commands: at once in the development server, else globally.
+
+        Only the process holding shard 0 syncs, so that several processes do not race.
+        """
+        if self.shard_ids is not None and 0 not in self.shard_ids:
+            return
+        if self.dev_guild is None:
+            await self.tree.sync()
+            return
+        guild = discord.Object(self.dev_guild)
+        self.tree.copy_global_to(guild=guild)
+        await self.tree.sync(guild=guild)
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        await super().close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run `coroutine` in the background, keeping it until it ends."""
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # The session timer ------------------------------------------------------------------
+
+    def wake_timer(self) -> None:
+        """A session changed: the timer looks at the next deadline again."""
+        self._timer_wake.set()
+
+    async def _run_timer(self) -> None:
+        """Sleep until the next step is due, move the sessions on, and show them."""
+        while True:
+            self._timer_wake.clear()
+            deadline = self.engine.next_deadline()
+            delay = TIMER_MAX_SLEEP if deadline is None else deadline - self.clock()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._timer_wake.wait(), min(delay, TIMER_MAX_SLEEP))
+                continue
+            try:
+                updates = await self.engine.tick()
+            except Exception:
+                log.exception("the session timer failed; trying again shortly")
+                await asyncio.sleep(TIMER_RETRY_SECONDS)
+                continue
+            for update in updates:
+                self.show_session(update)
+
+    def show_session(self, update: Update) -> None:
+        """Edit a session's live message to show `update` (a step, a pause, the summary).
+
+        Edits of one session take turns, and one that was overtaken by a newer update
+        is followed by the newest, so the message never ends up showing an older state.
+        """
+        assert update.session is not None
+        session_id = update.session.id
+        self._to_show[session_id] = update
+        if session_id not in self._editing:
+            self._editing.add(session_id)
+            self.spawn(self._edit_session_message(session_id))
+
+    def shown_by_interaction(self, update: Update) -> None:
+        """An interaction's response showed `update`: an edit in flight is redone after it."""
+        assert update.session is not None
+        if update.session.id in self._editing:
+            self._to_show[update.session.id] = update
+
+    async def _edit_session_message(self, session_id: str) -> None:
+        assert self.store is not None
+        try:
+            location = await self.store.session_message(session_id)
+            while (update := self._to_show.pop(session_id, None)) is not None:
+                if location is None:
+                    return
+                channel = self.get_partial_messageable(int(location[0]))
+                message = channel.get_partial_message(int(location[1]))
+                try:
+                    await message.edit(**render.session_message(update, self.clock()))
+                except discord.NotFound:
+                    log.info("session %s: its message is gone", session_id)
+                    return
+                except discord.HTTPException as error:
+                    log.warning("session %s: could not edit its message: %s", session_id, error)
+        finally:
+            self._to_show.pop(session_id, None)
+            self._editing.discard(session_id)
+
+    # Shared helpers for the cogs ----------------------------------------------------------
+
+    def retry_after(self, user_id: int) -> float | None:
+        """Seconds `user_id` should wait before another action, or None to go ahead."""
+        bucket = self._cooldown.get_bucket(user_id)
+        return bucket.update_rate_limit() if bucket is not None else None
+
+    async def answers_in(self, guild_id: int | None, channel_id: int | None) -> bool:
+        """Whether the bot answers in the open here (a server may list its answer channels)."""
+        if guild_id is None:
+            return True
+        channels = await self.answer_channels(guild_id)
+        return not channels or str(channel_id) in channels
+
+    async def answer_channels(self, guild_id: int) -> set[str]:
+        assert self.store is not None
+        key = str(guild_id)
+        if key not in self._answer_channels:
+            self._answer_channels[key] = await self.store.answer_channels(key)
+        return self._answer_channels[key]
+
+    async def set_answer_channel(self, guild_id: int, channel_id: int, answer: bool) -> None:
+        assert self.store is not None
+        await self.store.set_answer_channel(str(guild_id), str(channel_id), answer)
+        self._answer_channels.pop(str(guild_id), None)
+
+    async def reload_knowledge(self) -> KnowledgeBase:
+        """Load the knowledge directory again and swap it in if it validates.
+
+        Raises `KnowledgeError` (and keeps the current knowledge) when it does not.
+        Running sessions keep the routine they started with.
+        """
+        async with self._reload_lock:
+            knowledge, assistant = await asyncio.to_thread(self._load_assistant)
+            self.knowledge, self.assistant = knowledge, assistant
+            self.engine.knowledge, self.engine.asker = knowledge, assistant
+            log.info("reloaded the knowledge from %s", self.knowledge_dir)
+            return knowledge
+
+    def _load_assistant(self) -> tuple[KnowledgeBase, Assistant]:
+        knowledge = load_knowledge(self.knowledge_dir)
+        return knowledge, Assistant(knowledge)
+
+    # Errors -------------------------------------------------------------------------------
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """Unknown commands are ignored; anything else: a short private apology, logged."""
+        if isinstance(error, app_commands.CommandNotFound):
+            log.info("ignored an unknown command: %s", error)
+            return
+        if isinstance(error, app_commands.CheckFailure):
+            await self.tell(interaction, "That command is not available to you here.")
+            return
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error("/%s failed", command, exc_info=error)
+        await self.tell(interaction, APOLOGY)
+
+    async def tell(self, interaction: discord.Interaction, text: str) -> None:
+        """A short private message for whoever started `interaction`, answered or not yet."""
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException as error:
+            log.warning("could not tell the user about a problem: %s", error)
+
+
+def run(
+    config: BotConfig,
+    knowledge: KnowledgeBase,
+    *,
+    db_path: Path | str | None = None,
+    knowledge_dir: Path | str | None = None,
+) -> None:
+    """Run the bot until it is stopped; raise `StartError` when it cannot start."""
+    discord.utils.setup_logging()
+    if config.api_base:
+        discord.http.Route.BASE = config.api_base
+    if config.gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.gateway_url)
+
+    async def serve() -> None:
+        bot = MassageBot(
+            knowledge,
+            db_path=db_path,
+            knowledge_dir=knowledge_dir,
+            dev_guild=config.dev_guild,
+            shard_count=config.shard_count,
+            shard_ids=list(config.shard_ids) if config.shard_ids is not None else None,
+        )
+        async with bot:
+            await bot.start(config.token)
+
+    try:
+        asyncio.run(serve())
+    except discord.LoginFailure:
+        raise StartError(
+            "Discord refused the token in DISCORD_TOKEN; copy it again from the Developer "
+            "Portal (your application, Bot, Reset Token)"
+        ) from None
+    except discord.PrivilegedIntentsRequired:
+        raise StartError("Discord refused the intents the bot asked for") from None
+    except StoreError as error:
+        raise StartError(str(error)) from None

@@ -1,0 +1,71 @@
+"""Settings for `massage-bot run`: the environment first, then a `.env` file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong. The message never contains the token."""
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    token: str
+    dev_guild: int | None = None
+    api_base: str | None = None  # a REST proxy, e.g. http://127.0.0.1:8080/api/v10
+    gateway_url: str | None = None  # a gateway proxy, e.g. ws://127.0.0.1:8080/gateway
+    shard_count: int = 1
+    shard_ids: tuple[int, ...] | None = None
+
+    def __repr__(self) -> str:  # keep the token out of logs and tracebacks
+        return f"BotConfig(dev_guild={self.dev_guild}, api_base={self.api_base!r}, ...)"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`KEY=VALUE` lines of a `.env` file; comments, blanks and `export` are allowed."""
+    values: dict[str, str] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return values
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read {path}: {error.__class__.__name__}") from None
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.removeprefix("export ").split("=", 1)
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None,
+    env_file: Path = Path(".env"),
+    shard_count: int | None = None,
+    shard_ids: tuple[int, ...] | None = None,
+) -> BotConfig:
+    settings = {**read_env_file(env_file), **(os.environ if environ is None else environ)}
+    token = settings.get("DISCORD_TOKEN", "").strip()
+    if not token:
+        raise ConfigError("DISCORD_TOKEN is not set (in the environment or in .env)")
+    dev_guild = settings.get("DISCORD_DEV_GUILD", "").strip()
+    if dev_guild and not dev_guild.isdigit():
+        raise ConfigError("DISCORD_DEV_GUILD must be a server id (digits)")
+    count = 1 if shard_count is None else shard_count
+    if count < 1:
+        raise ConfigError("--shard-count must be 1 or more")
+    if shard_ids is not None and any(not 0 <= s < count for s in shard_ids):
+        raise ConfigError(f"--shard-ids must be between 0 and {count - 1}")
+    return BotConfig(
+        token=token,
+        dev_guild=int(dev_guild) if dev_guild else None,
+        api_base=settings.get("DISCORD_API_BASE") or None,
+        gateway_url=settings.get("DISCORD_GATEWAY_URL") or None,
+        shard_count=count,
+        shard_ids=shard_ids,
+    )

@@ -1,0 +1,445 @@
+"""`/massage`: questions, guided sessions and their buttons, and answers to mentions and DMs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import APOLOGY, MassageBot
+from bot.knowledge import Entry, Muscle
+from bot.sessions import SessionEngine, SessionError, Update
+from cogs import render
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 500
+MAX_CHOICES = 25
+CHOICE_NAME_CHARS = 100
+NO_SESSION = "You have no session in this channel. Start one with `/massage start`."
+NOT_YOURS = (
+    "Only the people in this session can use its buttons. Start your own with `/massage start`."
+)
+
+SessionAction = Callable[[SessionEngine, str, str], Awaitable[Update]]
+ACTIONS: dict[str, SessionAction] = {
+    "next": SessionEngine.next_step,
+    "back": SessionEngine.previous_step,
+    "pause": SessionEngine.pause,
+    "resume": SessionEngine.resume,
+    "stop": SessionEngine.stop,
+    "more": SessionEngine.more_pressure,
+    "less": SessionEngine.less_pressure,
+    "join": SessionEngine.join,
+    "leave": SessionEngine.leave,
+}
+
+
+def question_problem(question: str) -> str | None:
+    """Why a question cannot be asked as it is, or None when it can."""
+    if not question.strip():
+        return "Ask me a question after the mention, for example *where are the rhomboids?*"
+    if len(question) > MAX_QUESTION_CHARS:
+        return (
+            f"That question is {len(question)} characters long; please ask it in "
+            f"{MAX_QUESTION_CHARS} or fewer."
+        )
+    return None
+
+
+def choices(entries: list[Entry], current: str) -> list[app_commands.Choice[str]]:
+    """Entries whose id, title or other names contain what is typed; prefix matches first."""
+    typed = current.strip().lower()
+
+    def names(entry: Entry) -> list[str]:
+        aliases = list(entry.aliases) if isinstance(entry, Muscle) else []
+        return [entry.id, entry.title.lower(), *(a.lower() for a in aliases)]
+
+    found = [e for e in entries if any(typed in name for name in names(e))]
+    found.sort(key=lambda e: (not any(n.startswith(typed) for n in names(e)), e.title.lower()))
+    return [
+        app_commands.Choice(name=render.shorten(e.title, CHOICE_NAME_CHARS), value=e.id)
+        for e in found[:MAX_CHOICES]
+    ]
+
+
+def update_note(update: Update) -> str:
+    """One line saying what a session command did."""
+    if update.summary is not None:
+        return "The session has ended; its message shows the summary."
+    assert update.session is not None
+    view = update.session
+    where = f"step {view.step_index + 1} of {view.step_count}: {view.step.title}"
+    return {
+        "paused": f"Paused at {where}.",
+        "resumed": f"Resumed at {where}.",
+        "joined": "You joined the session.",
+        "left": "You left the session.",
+    }.get(update.kind, f"Now at {where}.")
+
+
+class Massage(commands.GroupCog, group_name="massage", group_description="Massage help at home"):
+    """Questions, guided sessions and lookups; also handles the session and answer buttons."""
+
+    def __init__(self, bot: MassageBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(render.SessionButton, render.AnswerButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(render.SessionButton, render.AnswerButton)
+
+    # Questions ----------------------------------------------------------------------------
+
+    @app_commands.command(description="Ask about techniques, muscles, pressure or safety")
+    @app_commands.describe(question="Your question, for example: where are the rhomboids?")
+    async def ask(self, interaction: discord.Interaction, question: str) -> None:
+        problem = question_problem(question)
+        if problem is not None:
+            await interaction.response.send_message(problem, ephemeral=True)
+            return
+        if await self._cooling_down(interaction):
+            return
+        update = await self.bot.engine.ask(
+            str(interaction.channel_id), str(interaction.user.id), question,
+            _server(interaction.guild_id),
+        )  # fmt: skip
+        assert update.reply is not None
+        in_open = await self.bot.answers_in(interaction.guild_id, interaction.channel_id)
+        await interaction.response.send_message(
+            **_reply_message(update, question), ephemeral=not in_open
+        )
+        if update.paused_for_safety:
+            self.bot.show_session(update)
+            self.bot.wake_timer()
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """A mention of the bot, or a direct message, is answered like `/massage ask`."""
+        me = self.bot.user
+        if message.author.bot or me is None:
+            return
+        if message.guild is not None and me not in message.mentions:
+            return
+        guild_id = message.guild.id if message.guild else None
+        if not await self.bot.answers_in(guild_id, message.channel.id):
+            return
+        try:
+            await self._answer_message(message)
+        except Exception:
+            log.exception("answering message %s failed", message.id)
+            await _reply(message, content=APOLOGY)
+
+    async def _answer_message(self, message: discord.Message) -> None:
+        question = render.strip_mentions(message.content)
+        problem = question_problem(question)
+        if problem is not None:
+            await _reply(message, content=problem)
+            return
+        wait = self.bot.retry_after(message.author.id)
+        if wait is not None:
+            await _reply(message, content=_cooldown_text(wait))
+            return
+        guild_id = message.guild.id if message.guild else None
+        update = await self.bot.engine.ask(
+            str(message.channel.id), str(message.author.id), question, _server(guild_id)
+        )
+        await _reply(message, **_reply_message(update, question))
+        if update.paused_for_safety:
+            self.bot.show_session(update)
+            self.bot.wake_timer()
+
+    async def on_answer_button(self, interaction: discord.Interaction, entry_id: str) -> None:
+        """A suggestion of a `clarify` reply was pressed: the message becomes its answer."""
+        try:
+            entry = self.bot.knowledge.entry(entry_id)
+            if entry is None:
+                await interaction.response.send_message(
+                    "That answer is no longer in my knowledge base; please ask again.",
+                    ephemeral=True,
+                )
+                return
+            reply = render.entry_reply(entry)
+            await interaction.response.edit_message(embed=render.reply_embed(reply), view=None)
+        except Exception:
+            log.exception("the answer button %s failed", entry_id)
+            await self.bot.tell(interaction, APOLOGY)
+
+    # Guided sessions ---------------------------------------------------------------------
+
+    @app_commands.command(description="Start a guided routine")
+    @app_commands.describe(
+        routine="Which routine",
+        partner="Who receives the massage (they can ask for more or less pressure)",
+        group="A group session that others in the channel can join",
+    )
+    async def start(
+        self,
+        interaction: discord.Interaction,
+        routine: str,
+        partner: discord.User | None = None,
+        group: bool = False,
+    ) -> None:
+        problem = await self._start_problem(interaction, partner, group)
+        if problem is not None:
+            await interaction.response.send_message(problem, ephemeral=True)
+            return
+        engine, place, user = self.bot.engine, str(interaction.channel_id), interaction.user
+        try:
+            update = await engine.start(
+                place, str(user.id), routine, group=group, server_id=_server(interaction.guild_id)
+            )
+            if update.kind == "existing":
+                await self._show_existing(interaction, update)
+                return
+            if partner is not None:  # the receiver moves the session too
+                assert update.session is not None
+                session_id, partner_id = update.session.id, str(partner.id)
+                await engine.join(session_id, partner_id, "receiver")
+                update = await engine.hand_control(session_id, str(user.id), partner_id)
+        except SessionError as error:
+            await interaction.response.send_message(str(error), ephemeral=True)
+            return
+        assert update.session is not None
+        response = await interaction.response.send_message(
+            **render.session_message(update, self.bot.clock())
+        )
+        assert self.bot.store is not None and response.message_id is not None
+        await self.bot.store.set_session_message(
+            update.session.id, str(interaction.channel_id), str(response.message_id)
+        )
+        self.bot.wake_timer()
+
+    async def _start_problem(
+        self, interaction: discord.Interaction, partner: discord.User | None, group: bool
+    ) -> str | None:
+        if partner is not None and group:
+            return "Choose a partner or a group session, not both."
+        if (partner is not None or group) and interaction.guild_id is None:
+            return "Partner and group sessions take place in a server channel."
+        if partner is not None and (partner.bot or partner.id == interaction.user.id):
+            return "Your partner is the person receiving the massage: choose someone else."
+        place = str(interaction.channel_id)
+        if partner is not None and self.bot.engine.find(place, str(partner.id)) is not None:
+            return f"{partner.display_name} already has a session in this channel."
+        if not await self.bot.answers_in(interaction.guild_id, interaction.channel_id):
+            assert interaction.guild_id is not None
+            channels = await self.bot.answer_channels(interaction.guild_id)
+            listed = ", ".join(f"<#{channel}>" for channel in sorted(channels))
+            return f"In this server I guide sessions in {listed}."
+        return None
+
+    async def _show_existing(self, interaction: discord.Interaction, update: Update) -> None:
+        assert self.bot.store is not None and update.session is not None
+        location = await self.bot.store.session_message(update.session.id)
+        where = ""
+        if location is not None:
+            server = interaction.guild_id or "@me"
+            where = f" ([its message](https://discord.com/channels/{server}/{location[0]}/{location[1]}))"
+        await interaction.response.send_message(
+            f"You already have a session here{where}: {update_note(update)} "
+            "Use `/massage stop` to end it first.",
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="next", description="Go to the next step of your session")
+    async def next_step(self, interaction: discord.Interaction) -> None:
+        await self._command(interaction, "next")
+
+    @app_commands.command(description="Go back one step in your session")
+    async def back(self, interaction: discord.Interaction) -> None:
+        await self._command(interaction, "back")
+
+    @app_commands.command(description="Pause your session's timer")
+    async def pause(self, interaction: discord.Interaction) -> None:
+        await self._command(interaction, "pause")
+
+    @app_commands.command(description="Resume your paused session")
+    async def resume(self, interaction: discord.Interaction) -> None:
+        await self._command(interaction, "resume")
+
+    @app_commands.command(description="End your session, with a summary")
+    async def stop(self, interaction: discord.Interaction) -> None:
+        await self._command(interaction, "stop")
+
+    async def _command(self, interaction: discord.Interaction, action: str) -> None:
+        """A session command typed as a slash command: do it, then edit the live message."""
+        if await self._cooling_down(interaction):
+            return
+        session = self.bot.engine.find(str(interaction.channel_id), str(interaction.user.id))
+        if session is None:
+            await interaction.response.send_message(NO_SESSION, ephemeral=True)
+            return
+        try:
+            update = await ACTIONS[action](self.bot.engine, session.id, str(interaction.user.id))
+        except SessionError as error:
+            await interaction.response.send_message(str(error), ephemeral=True)
+            return
+        self.bot.wake_timer()
+        self.bot.show_session(update)
+        await interaction.response.send_message(update_note(update), ephemeral=True)
+
+    async def on_session_button(
+        self, interaction: discord.Interaction, session_id: str, action: str
+    ) -> None:
+        """A session button was pressed (also on a message from before a restart)."""
+        try:
+            await self._press(interaction, session_id, action)
+        except Exception:
+            log.exception("the session button %s of %s failed", action, session_id)
+            await self.bot.tell(interaction, APOLOGY)
+
+    async def _press(self, interaction: discord.Interaction, session_id: str, action: str) -> None:
+        if await self._cooling_down(interaction):
+            return
+        user_id = str(interaction.user.id)
+        session = self.bot.engine.get(session_id)
+        outsider = session is not None and all(p.user_id != user_id for p in session.participants)
+        if outsider and action != "join":
+            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
+            return
+        try:
+            update = await ACTIONS[action](self.bot.engine, session_id, user_id)
+        except SessionError as error:
+            await interaction.response.send_message(str(error), ephemeral=True)
+            return
+        if action in ("more", "less"):
+            await self._send_advice(interaction, update, more=action == "more")
+            return
+        self.bot.wake_timer()
+        await interaction.response.edit_message(**render.session_message(update, self.bot.clock()))
+        self.bot.shown_by_interaction(update)
+
+    async def _send_advice(
+        self, interaction: discord.Interaction, update: Update, *, more: bool
+    ) -> None:
+        """The receiver's request reaches the giver, the one mention the bot makes on purpose."""
+        assert update.session is not None and update.reply is not None
+        embed = render.advice_embed(update.reply, more)
+        user_id = str(interaction.user.id)
+        me = next(p for p in update.session.participants if p.user_id == user_id)
+        givers = [p.user_id for p in update.session.participants if p.role == "giver"]
+        if me.role != "receiver" or not givers:
+            await interaction.response.send_message(embed=embed, ephemeral=True)
+            return
+        wanted = "more" if more else "less"
+        await interaction.response.send_message(
+            content=" ".join(f"<@{giver}>" for giver in givers)
+            + f" {interaction.user.display_name} would like {wanted} pressure.",
+            embed=embed,
+            allowed_mentions=discord.AllowedMentions(
+                users=[discord.Object(int(giver)) for giver in givers]
+            ),
+        )
+
+    # Looking things up --------------------------------------------------------------------
+
+    @app_commands.command(description="List the guided routines")
+    async def routines(self, interaction: discord.Interaction) -> None:
+        routines = list(self.bot.knowledge.routines.values())
+        await interaction.response.send_message(embed=render.routines_embed(routines))
+
+    @app_commands.command(description="Where a muscle is and how to work it")
+    @app_commands.describe(name="The muscle (start typing: traps, rhomboids ...)")
+    async def muscle(self, interaction: discord.Interaction, name: str) -> None:
+        await self._look_up(interaction, "muscle", name)
+
+    @app_commands.command(description="How to do a technique")
+    @app_commands.describe(name="The technique (start typing: kneading, effleurage ...)")
+    async def technique(self, interaction: discord.Interaction, name: str) -> None:
+        await self._look_up(interaction, "technique", name)
+
+    async def _look_up(self, interaction: discord.Interaction, kind: str, name: str) -> None:
+        typed = name.strip().lower()
+        entries = self.bot.knowledge.of_kind(kind)
+        entry = next((e for e in entries if typed in (e.id, e.title.lower())), None)
+        if entry is None:
+            found = choices(entries, typed)
+            entry = self.bot.knowledge.entry(found[0].value) if len(found) == 1 else None
+        if entry is None:
+            await interaction.response.send_message(
+                f"I don't know a {kind} called {render.shorten(name, 100)!r}. "
+                "Start typing and pick one from the list.",
+                ephemeral=True,
+            )
+            return
+        await interaction.response.send_message(embed=render.reply_embed(render.entry_reply(entry)))
+
+    @muscle.autocomplete("name")
+    async def _muscle_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return choices(self.bot.knowledge.of_kind("muscle"), current)
+
+    @technique.autocomplete("name")
+    async def _technique_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return choices(self.bot.knowledge.of_kind("technique"), current)
+
+    @start.autocomplete("routine")
+    async def _routine_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return choices(list(self.bot.knowledge.routines.values()), current)
+
+    @app_commands.command(description="When to stop and see a professional")
+    async def safety(self, interaction: discord.Interaction) -> None:
+        red_flags = list(self.bot.knowledge.red_flags)
+        await interaction.response.send_message(embed=render.safety_embed(red_flags))
+
+    @app_commands.command(description="What I can do")
+    async def help(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(embed=render.help_embed(), ephemeral=True)
+
+    # Shared -----------------------------------------------------------------------------
+
+    async def _cooling_down(self, interaction: discord.Interaction) -> bool:
+        """Whether the user must wait (and has been told so, privately)."""
+        wait = self.bot.retry_after(interaction.user.id)
+        if wait is None:
+            return False
+        await interaction.response.send_message(_cooldown_text(wait), ephemeral=True)
+        return True
+
+
+def _server(guild_id: int | None) -> str | None:
+    return str(guild_id) if guild_id is not None else None
+
+
+def _cooldown_text(wait: float) -> str:
+    return f"Easy there: give me {max(round(wait), 1)} s, then try again."
+
+
+def _reply_message(update: Update, question: str) -> dict[str, Any]:
+    """The answer to a question, with suggestion buttons and a note on a paused session."""
+    assert update.reply is not None
+    embed = render.reply_embed(update.reply, question)
+    if update.paused_for_safety:
+        embed.add_field(
+            name="Session paused",
+            value="I paused your session. Press Resume on its message when it is safe to go on.",
+        )
+    message: dict[str, Any] = {"embed": embed}
+    buttons = render.answer_buttons(update.reply)
+    if buttons is not None:
+        message["view"] = buttons
+    return message
+
+
+async def _reply(message: discord.Message, **content: Any) -> None:
+    """Answer a message in its channel, pinging no one (not even its author)."""
+    try:
+        await message.reply(**content, mention_author=False)
+    except discord.HTTPException as error:
+        log.warning("could not answer message %s: %s", message.id, error)
+
+
+async def setup(bot: MassageBot) -> None:
+    await bot.add_cog(Massage(bot))

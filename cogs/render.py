@@ -1,0 +1,342 @@
+"""The one place that turns engine data into Discord embeds and buttons.
+
+Buttons are `discord.ui.DynamicItem`s: their custom id carries what is needed to act
+(`massage:s:<session>:<action>`, `massage:a:<entry>`), so they keep working after a
+restart. Pressing one hands the interaction to the cog named `HANDLER_COG`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+import discord
+from discord.ext import commands
+
+from bot.knowledge import Entry, Routine, Safety
+from bot.reply import Reply
+from bot.sessions import SessionView, Summary, Update
+
+HANDLER_COG = "Massage"
+PROGRESS_CELLS = 10
+BUTTON_LABEL_CHARS = 80
+PEOPLE_SHOWN = 10
+EMBED_TITLE_CHARS = 256
+EMBED_DESCRIPTION_CHARS = 4096
+FIELD_VALUE_CHARS = 1024
+AUTHOR_NAME_CHARS = 256
+
+COLOURS = {
+    "answer": discord.Colour.teal(),
+    "safety": discord.Colour.red(),
+    "clarify": discord.Colour.gold(),
+    "fallback": discord.Colour.light_grey(),
+}
+_GREY, _BLUE, _GREEN, _RED = (
+    discord.ButtonStyle.secondary,
+    discord.ButtonStyle.primary,
+    discord.ButtonStyle.success,
+    discord.ButtonStyle.danger,
+)
+SESSION_ACTIONS: dict[str, tuple[str, discord.ButtonStyle, int]] = {
+    "back": ("Back", _GREY, 0),
+    "pause": ("Pause", _GREY, 0),
+    "resume": ("Resume", _GREY, 0),
+    "next": ("Next", _BLUE, 0),
+    "more": ("More pressure", _GREEN, 1),
+    "less": ("Less pressure", _GREEN, 1),
+    "stop": ("Stop", _RED, 1),
+    "join": ("Join", _GREY, 2),
+    "leave": ("Leave", _GREY, 2),
+}
+SESSION_TEMPLATE = (
+    rf"massage:s:(?P<session>[0-9a-f]{{1,32}}):(?P<action>{'|'.join(SESSION_ACTIONS)})"
+)
+ANSWER_TEMPLATE = r"massage:a:(?P<entry>[a-z0-9]+(?:-[a-z0-9]+)*)"
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\N{HORIZONTAL ELLIPSIS}"
+
+
+# Buttons --------------------------------------------------------------------------------
+
+
+class ButtonHandler(Protocol):
+    """What handles pressed buttons (the Massage cog)."""
+
+    async def on_session_button(
+        self, interaction: discord.Interaction, session_id: str, action: str
+    ) -> None: ...
+
+    async def on_answer_button(self, interaction: discord.Interaction, entry_id: str) -> None: ...
+
+
+def _handler(interaction: discord.Interaction) -> ButtonHandler | None:
+    client = interaction.client
+    if not isinstance(client, commands.bot.BotBase):
+        return None
+    return client.get_cog(HANDLER_COG)  # type: ignore[return-value]
+
+
+class SessionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=SESSION_TEMPLATE):
+    """A session control: Back, Pause/Resume, Next, More/Less pressure, Stop, Join/Leave."""
+
+    def __init__(self, session_id: str, action: str) -> None:
+        label, style, row = SESSION_ACTIONS[action]
+        custom_id = f"massage:s:{session_id}:{action}"
+        super().__init__(discord.ui.Button(label=label, style=style, row=row, custom_id=custom_id))
+        self.session_id = session_id
+        self.action = action
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> SessionButton:
+        return cls(match["session"], match["action"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        handler = _handler(interaction)
+        if handler is not None:
+            await handler.on_session_button(interaction, self.session_id, self.action)
+
+
+class AnswerButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=ANSWER_TEMPLATE):
+    """One suggestion of a `clarify` reply; pressing it shows that entry's answer."""
+
+    def __init__(self, entry_id: str, title: str = "") -> None:
+        label = shorten(title or entry_id, BUTTON_LABEL_CHARS)
+        button = discord.ui.Button(label=label, style=_GREY, custom_id=f"massage:a:{entry_id}")
+        super().__init__(button)
+        self.entry_id = entry_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> AnswerButton:
+        return cls(match["entry"], item.label or "")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        handler = _handler(interaction)
+        if handler is not None:
+            await handler.on_answer_button(interaction, self.entry_id)
+
+
+# Replies --------------------------------------------------------------------------------
+
+
+def reply_embed(reply: Reply, question: str | None = None) -> discord.Embed:
+    """An answer, a safety note, a clarifying question or the fallback, under the question."""
+    title = reply.title if reply.kind in ("answer", "safety") else None
+    if reply.kind == "safety":
+        title = f"\N{WARNING SIGN} {title}"
+    embed = discord.Embed(
+        title=shorten(title, EMBED_TITLE_CHARS) if title else None,
+        description=shorten(reply.text, EMBED_DESCRIPTION_CHARS),
+        colour=COLOURS[reply.kind],
+    )
+    if question:
+        embed.set_author(
+            name=shorten(
+                f"\N{LEFT DOUBLE QUOTATION MARK}{question}\N{RIGHT DOUBLE QUOTATION MARK}",
+                AUTHOR_NAME_CHARS,
+            )
+        )
+    return embed
+
+
+def answer_buttons(reply: Reply) -> discord.ui.View | None:
+    """For a `clarify`: one button per suggestion (five at most) that answers it."""
+    if reply.kind != "clarify" or not reply.suggestions:
+        return None
+    view = discord.ui.View(timeout=None)
+    for suggestion in reply.suggestions[:5]:
+        view.add_item(AnswerButton(suggestion.id, suggestion.title))
+    return view
+
+
+def entry_reply(entry: Entry) -> Reply:
+    """An entry's own answer, for a pressed suggestion or `/massage muscle|technique`."""
+    kind = "safety" if isinstance(entry, Safety) and entry.red_flag else "answer"
+    return Reply(entry.title, kind, entry.text, entry.id, entry.title, 100.0)
+
+
+def advice_embed(reply: Reply, more: bool) -> discord.Embed:
+    """A step's advice for the giver when the receiver asks for more or less pressure."""
+    wanted = "More pressure" if more else "Less pressure"
+    return discord.Embed(
+        title=shorten(f"{wanted}: {reply.title}", EMBED_TITLE_CHARS),
+        description=shorten(reply.text, EMBED_DESCRIPTION_CHARS),
+        colour=COLOURS["answer"],
+    )
+
+
+def routines_embed(routines: list[Routine]) -> discord.Embed:
+    """The guided routines, with their length and what they cover."""
+    embed = discord.Embed(
+        title="Guided routines",
+        description="Start one with `/massage start routine:<name> [partner] [group]`.",
+        colour=discord.Colour.blurple(),
+    )
+    for routine in routines[:25]:
+        minutes = round(routine.seconds / 60)
+        embed.add_field(
+            name=shorten(f"{routine.title} ({len(routine.steps)} steps, {minutes} min)", 256),
+            value=shorten(routine.summary, 300),
+            inline=False,
+        )
+    return embed
+
+
+def safety_embed(red_flags: list[Safety]) -> discord.Embed:
+    """When to stop and see a professional: every red flag by its title."""
+    lines = [f"\N{BULLET} {flag.title}" for flag in red_flags]
+    text = (
+        "Massage at home is for tired, tight muscles. Stop, and see a doctor or a "
+        "professional, when any of these come up:\n\n" + "\n".join(lines) + "\n\n"
+        "Ask me about any of them with `/massage ask`, for example *numbness in my arm*. "
+        "When one comes up during a session I pause the timer."
+    )
+    return discord.Embed(
+        title="\N{WARNING SIGN} Safety first",
+        description=shorten(text, EMBED_DESCRIPTION_CHARS),
+        colour=COLOURS["safety"],
+    )
+
+
+HELP_TEXT = """\
+I help you give each other a good massage at home.
+
+**Ask** `/massage ask` anything about techniques, muscles, pressure or safety, or mention \
+me in a message (or write to me directly).
+**Guided sessions** `/massage start` a routine, alone, with a `partner` (they become the \
+receiver) or as a `group` others can join. The session message counts each step down, and \
+its buttons move it on. The receiver can press *More pressure* or *Less pressure*: the giver \
+gets advice for the step.
+`/massage next`, `back`, `pause`, `resume` and `stop` work as commands too.
+**Look things up** `/massage routines`, `/massage muscle`, `/massage technique`, \
+`/massage safety`.
+
+I am not a medical service: for pain, injury or illness, see a professional."""
+
+
+def help_embed() -> discord.Embed:
+    colour = discord.Colour.blurple()
+    return discord.Embed(title="Massage bot", description=HELP_TEXT, colour=colour)
+
+
+# Sessions -------------------------------------------------------------------------------
+
+
+def progress_bar(done: int, total: int) -> str:
+    filled = round(PROGRESS_CELLS * done / total) if total else 0
+    return "\N{BLACK LARGE SQUARE}" * filled + "\N{WHITE LARGE SQUARE}" * (PROGRESS_CELLS - filled)
+
+
+def _mmss(seconds: float) -> str:
+    whole = max(round(seconds), 0)
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def session_embed(view: SessionView, now: float, *, other_side: bool = False) -> discord.Embed:
+    """Step n of m with its instructions, a live countdown and the clock time it ends."""
+    step = view.step
+    lines = []
+    if other_side:
+        lines.append("**Now the other side.**")
+    if step.side:
+        lines.append(f"*The receiver's {step.side} side.*")
+    lines += [step.text, ""]
+    lines.append(
+        f"{progress_bar(view.step_index, view.step_count)} "
+        f"step {view.step_index + 1} of {view.step_count}"
+    )
+    if view.state == "running" and view.due_at is not None:
+        lines.append(f"\N{STOPWATCH} Next step <t:{int(view.due_at)}:R>")
+    elif view.state == "paused":
+        lines.append(
+            f"\N{DOUBLE VERTICAL BAR} Paused with {_mmss(view.seconds_left)} left on this step"
+        )
+    elif view.state == "time_up":
+        lines.append("\N{BELL} Time is up: press Next to finish, or Back to repeat a step.")
+    if view.state in ("running", "paused"):
+        ends = int(now + view.seconds_left + view.later_seconds)
+        resumed = " if resumed now" if view.state == "paused" else ""
+        lines.append(f"\N{CHEQUERED FLAG} Ends around <t:{ends}:t>{resumed}")
+    embed = discord.Embed(
+        title=shorten(f"{view.routine_title}: {step.title}", EMBED_TITLE_CHARS),
+        description=shorten("\n".join(lines), EMBED_DESCRIPTION_CHARS),
+        colour=discord.Colour.blurple(),
+    )
+    embed.add_field(name="People", value=people_line(view), inline=False)
+    embed.set_footer(text=f"session {view.id}")
+    return embed
+
+
+def people_line(view: SessionView) -> str:
+    """Who is in the session (mentions in an embed ping no one)."""
+    if view.group:
+        others = [f"<@{p.user_id}>" for p in view.participants if p.user_id != view.host]
+        shown = ", ".join(others[:PEOPLE_SHOWN]) + (" ..." if len(others) > PEOPLE_SHOWN else "")
+        count = f"{len(view.participants)} of {view.participant_limit} in the group"
+        line = f"Host <@{view.host}>, {count}" + (f": {shown}" if shown else "")
+        return shorten(line, FIELD_VALUE_CHARS)
+    return ", ".join(f"{p.role} <@{p.user_id}>" for p in view.participants)
+
+
+def session_buttons(view: SessionView) -> discord.ui.View:
+    """Back, Pause/Resume, Next; More, Less, Stop; and Join/Leave for a group."""
+    actions = [
+        "back",
+        "resume" if view.state == "paused" else "pause",
+        "next",
+        "more",
+        "less",
+        "stop",
+    ]
+    if view.group:
+        actions += ["join", "leave"]
+    buttons = discord.ui.View(timeout=None)
+    for action in actions:
+        buttons.add_item(SessionButton(view.id, action))
+    return buttons
+
+
+def summary_embed(summary: Summary) -> discord.Embed:
+    outcome = {
+        "completed": "Routine complete. Well done, both of you!",
+        "stopped": "Session stopped.",
+        "abandoned": "Session ended after an hour without a touch.",
+    }[summary.outcome]
+    text = (
+        f"{outcome}\n\nSteps done: {summary.steps_done} of {summary.step_count}, "
+        f"about {summary.minutes:.0f} minutes.\n\n**Next time:** {summary.next_time}"
+    )
+    return discord.Embed(
+        title=shorten(summary.routine_title, EMBED_TITLE_CHARS),
+        description=text,
+        colour=discord.Colour.green(),
+    )
+
+
+def session_message(update: Update, now: float) -> dict[str, Any]:
+    """Keyword arguments to send or edit the session message after `update`."""
+    if update.summary is not None:
+        return {"embed": summary_embed(update.summary), "view": None}
+    assert update.session is not None
+    embed = session_embed(update.session, now, other_side=update.other_side)
+    if update.usual_pressure is not None:
+        embed.description = shorten(
+            f"*Last time, {update.usual_pressure} pressure suited.*\n{embed.description}",
+            EMBED_DESCRIPTION_CHARS,
+        )
+    return {"embed": embed, "view": session_buttons(update.session)}
+
+
+_MENTION = re.compile(r"<@[!&]?\d+>|<#\d+>")
+
+
+def strip_mentions(text: str) -> str:
+    """A message's text without user, role and channel mentions."""
+    return " ".join(_MENTION.sub(" ", text).split())
