@@ -1,4 +1,4 @@
-"""The `massage-bot` command line: ask, kb, routines, eval, console, run."""
+"""The `massage-bot` command line: ask, kb, routines, eval, console, run, draw."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.knowledge import KnowledgeBase, KnowledgeError, json_schema, load_knowledge
 from bot.reply import Reply, StepContext
@@ -149,6 +150,36 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _draw(args: argparse.Namespace) -> int:
+    from bot.pictures import entry_plan, step_plan, write_png
+
+    kb = _knowledge(args.knowledge)
+    out = Path(args.out)
+    if args.kind == "routine":
+        routine = kb.routines.get(args.id)
+        if routine is None:
+            raise CommandError(f"no routine {args.id!r}; try: {', '.join(sorted(kb.routines))}")
+        plans = [
+            (out / f"{number:02d}-{step.id}.png", step_plan(kb, routine.id, number - 1))
+            for number, step in enumerate(routine.steps, start=1)
+        ]
+    else:
+        entry = kb.entry(args.id)
+        if entry is None or entry.kind != args.kind:
+            known = ", ".join(sorted(e.id for e in kb.of_kind(args.kind)))
+            raise CommandError(f"no {args.kind} {args.id!r}; try: {known}")
+        plans = [(out, entry_plan(kb, entry.id))]
+    drawn = [(path, plan) for path, plan in plans if plan is not None]
+    if not drawn:
+        raise CommandError(f"{args.kind} {args.id!r} names no body region to draw")
+    for path, plan in drawn:
+        try:
+            print(write_png(plan, path))
+        except OSError as error:
+            raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="massage-bot", description="Massage help at home, in Discord or the terminal."
@@ -194,6 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--knowledge", help="a knowledge directory (default: the packaged one)")
     run.set_defaults(handler=_run)
 
+    draw = commands.add_parser("draw", help="draw where to press, as PNG pictures")
+    draw.add_argument("kind", choices=["routine", "muscle", "technique"])
+    draw.add_argument("id", help="the routine's, muscle's or technique's id")
+    draw.add_argument(
+        "--out", required=True, help="a routine: a directory (NN-step.png each); else a file"
+    )
+    draw.add_argument("--knowledge", help="a knowledge directory (default: the packaged one)")
+    draw.set_defaults(handler=_draw)
     return parser
 
 

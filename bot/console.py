@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 from bot.assistant import Assistant
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
+from bot.pictures import picture_for_step
 from bot.reply import Reply
 from bot.sessions import NoSession, SessionEngine, SessionError, SessionView, Summary, Update
 from bot.store import Store, StoreError
@@ -244,6 +245,15 @@ class Console:
 
     def show(self, update: Update) -> None:
         self.write(render_update(update))
+        view = update.session
+        if update.kind in ("started", "step") and view is not None and update.summary is None:
+            try:
+                path = picture_for_step(self.engine.knowledge, view.routine_id, view.step_index)
+            except OSError as error:
+                self.write(f"  (no picture: {error})")
+            else:
+                if path is not None:
+                    self.write(f"  Picture: {path}")
 
     async def on_time(self) -> None:
         """Apply due timers, showing this console's steps and its countdown."""

@@ -3,7 +3,8 @@
 Every problem is reported as ``FILE:LINE: what is wrong``; nothing here raises a
 bare traceback at the user. File kinds are decided by name: ``techniques.yaml``,
 ``muscles.yaml``, ``safety.yaml``, ``faq.yaml``, ``synonyms.yaml`` and one routine
-per file under ``routines/``.
+per file under ``routines/``, and the body map ``body.yaml`` (see `bot.body`), whose
+region names the other files' ``regions`` are checked against.
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
+
+from bot.body import BODY_CONTEXT, BodyMap, RegionName, Side, regions_off_side
 
 MAX_ANSWER_CHARS = 1200
 MIN_QUESTIONS = 4
@@ -69,6 +74,7 @@ class Technique(_AnsweredEntry):
     """A way of using the hands (or forearm, fist ...) on the body."""
 
     kind: Literal["technique"] = "technique"
+    regions: tuple[RegionName, ...] = ()
 
 
 class Faq(_AnsweredEntry):
@@ -98,6 +104,7 @@ class Muscle(_Entry):
     aliases: tuple[Phrasing, ...] = ()
     where: Text
     how: Text
+    regions: tuple[RegionName, ...] = ()
 
     @model_validator(mode="after")
     def _fits_one_message(self) -> Muscle:
@@ -122,6 +129,23 @@ class Step(_Frozen):
     side: Literal["left", "right"] | None = None
     more_pressure: Text
     less_pressure: Text
+    regions: tuple[RegionName, ...] = ()
+    pattern: Literal["lines", "zigzag", "circles", "rub"] | None = None
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_on_its_side(cls, names: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        side: Side | None = info.data.get("side")
+        elsewhere = regions_off_side(names, side, info) if side else []
+        if elsewhere:
+            raise ValueError(f"a {side}-side step names {', '.join(map(repr, elsewhere))}")
+        return names
+
+    @model_validator(mode="after")
+    def _pattern_has_regions(self) -> Step:
+        if self.pattern and not self.regions:
+            raise ValueError("a pattern is drawn over regions: name them")
+        return self
 
 
 class Routine(_Entry):
@@ -163,6 +187,7 @@ ENTRY_FILES: dict[str, type[_Entry]] = {
     "faq.yaml": Faq,
 }
 SYNONYMS_FILE = "synonyms.yaml"
+BODY_FILE = "body.yaml"
 ROUTINES_DIR = "routines"
 
 
@@ -175,6 +200,7 @@ class KnowledgeBase:
     synonyms: Mapping[str, str]  # variant -> canonical words
     source_dir: Path
     red_flags: tuple[Safety, ...] = field(default=())
+    body: BodyMap | None = None
 
     def entry(self, entry_id: str) -> Entry | None:
         return self.entries.get(entry_id)
@@ -246,6 +272,7 @@ class _Loader:
         self.directory = directory
         self.problems: list[KnowledgeProblem] = []
         self.invalid_ids: set[str] = set()  # entries already reported, so not "unknown" again
+        self.context: dict[str, Any] = {}  # for validators: the body map, once loaded
 
     def problem(self, path: Path, line: int, message: str) -> None:
         self.problems.append(KnowledgeProblem(str(path), line, message))
@@ -289,7 +316,8 @@ class _Loader:
         loaded = []
         for index, item in enumerate(data):
             try:
-                loaded.append((adapter.validate_python(item), _line_of(node, (index,))))
+                entry = adapter.validate_python(item, context=self.context)
+                loaded.append((entry, _line_of(node, (index,))))
             except ValidationError as error:
                 self.validation(path, node, (index,), error)
                 if isinstance(item, dict) and isinstance(item.get("id"), str):
@@ -301,7 +329,17 @@ class _Loader:
         if data is None and node is None:
             return None
         try:
-            return Routine.model_validate(data), _line_of(node, ())
+            return Routine.model_validate(data, context=self.context), _line_of(node, ())
+        except ValidationError as error:
+            self.validation(path, node, (), error)
+            return None
+
+    def body(self, path: Path) -> BodyMap | None:
+        data, node = self.read(path)
+        if data is None and node is None:
+            return None
+        try:
+            return BodyMap.model_validate(data)
         except ValidationError as error:
             self.validation(path, node, (), error)
             return None
@@ -336,15 +374,21 @@ def load_knowledge(directory: Path | str | None = None) -> KnowledgeBase:
     if not directory.is_dir():
         raise KnowledgeError([KnowledgeProblem(str(directory), 1, "not a directory")])
 
+    body_path = directory / BODY_FILE
+    body = loader.body(body_path) if body_path.is_file() else None
+    if body is not None or not body_path.is_file():  # a broken body.yaml is reported once
+        loader.context[BODY_CONTEXT] = body
     found: list[tuple[Entry, Path, int]] = []
     synonyms: dict[str, str] = {}
     for path in sorted(directory.glob("*.yaml")):
+        if path.name == BODY_FILE:
+            continue
         if path.name == SYNONYMS_FILE:
             synonyms = loader.synonyms(path)
         elif path.name in ENTRY_FILES:
             found += [(e, path, line) for e, line in loader.entries(path, ENTRY_FILES[path.name])]
         else:
-            expected = ", ".join([*ENTRY_FILES, SYNONYMS_FILE])
+            expected = ", ".join([*ENTRY_FILES, SYNONYMS_FILE, BODY_FILE])
             loader.problem(path, 1, f"unknown knowledge file; expected one of {expected}")
     for path in sorted((directory / ROUTINES_DIR).glob("*.yaml")):
         loaded = loader.routine(path)
@@ -373,11 +417,12 @@ def load_knowledge(directory: Path | str | None = None) -> KnowledgeBase:
         synonyms=synonyms,
         source_dir=directory,
         red_flags=red_flags,
+        body=body,
     )
 
 
 def json_schema() -> dict[str, Any]:
     """A JSON Schema that every knowledge file matches (one branch per file kind)."""
-    file_kinds = [*(list[model] for model in ENTRY_FILES.values()), Synonyms, Routine]
+    file_kinds = [*(list[model] for model in ENTRY_FILES.values()), Synonyms, Routine, BodyMap]
     schema = TypeAdapter(Union[tuple(file_kinds)]).json_schema()  # noqa: UP007
     return {"title": "massage-bot knowledge file", **schema}
