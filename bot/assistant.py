@@ -22,7 +22,7 @@ class MatchSettings:
     `clarify_margin`: entries this close to the best make the answer a `clarify`.
     """
 
-    answer_threshold: float = 40.0
+    answer_threshold: float = 45.0
     clarify_margin: float = 1.0
     max_suggestions: int = 3
 

@@ -19,7 +19,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 import snowballstemmer
@@ -54,8 +54,6 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 MIN_CORRECTABLE_LENGTH = 5
 COMMON_ENGLISH_ZIPF = 3.0  # a word this frequent in English is a word, not a typo
 INFORMATIVE_SHARE = 0.5  # a term in at least this share of the entries is not informative
-COVERAGE_POWER = 1.0  # how much the phrasing's words the question lacks lower its score
-STORY_FACTOR = 1.0  # a sentence of a longer message that is not a question counts this much
 EXPLAINED_POWER = 0.7  # how much words the phrasing does not explain lower its score
 ENTRY_SHARE = 0.9  # words explained by the entry's other phrasings count this much
 UNKNOWN_WEIGHT = 1.2  # a word the knowledge base never uses, against the rarest it does
@@ -214,17 +212,13 @@ class Matcher:
 
     def rank(self, question: str, limit: int = 5) -> list[Match]:
         """The best entries for `question`, best first, one match per entry."""
-        segments = [(question, 1.0)]
+        segments = [question]
         sentences = sentences_of(question)
         if len(sentences) > 1:
-            segments += [
-                (s, 1.0 if s.rstrip().endswith("?") or s is sentences[-1] else STORY_FACTOR)
-                for s in sentences
-            ]
+            segments += sentences
         best: dict[str, Match] = {}
-        for segment, factor in segments:
+        for segment in segments:
             for match in self._rank_segment(self.normaliser.terms(segment)):
-                match = replace(match, score=match.score * factor)
                 if match.entry_id not in best or match.score > best[match.entry_id].score:
                     best[match.entry_id] = match
         return sorted(best.values(), key=lambda m: m.score, reverse=True)[:limit]
@@ -250,7 +244,7 @@ class Matcher:
             in_entry = sum(self.idf[t] for t in self._entry_vocabulary[phrasing.entry_id] & query)
             coverage = shared / phrasing.weight
             explained = (ENTRY_SHARE * in_entry + (1 - ENTRY_SHARE) * shared) / query_weight
-            score = coverage**COVERAGE_POWER * explained**EXPLAINED_POWER
+            score = coverage * explained**EXPLAINED_POWER
             current = scored.get(phrasing.entry_id)
             if current is None or score > current[0]:
                 scored[phrasing.entry_id] = (score, phrasing)
