@@ -107,13 +107,13 @@ def test_step_context_gives_the_steps_own_advice(assistant: Assistant) -> None:
 
 def test_near_ties_clarify_with_close_suggestions_only(assistant: Assistant) -> None:
     strict = Assistant(assistant.kb, MatchSettings(clarify_margin=100.0))
-    reply = strict.ask("neck")
+    reply = strict.ask("neck muscles")
     assert reply.kind == "clarify"
     assert 2 <= len(reply.suggestions) <= 3
     assert reply.id is None
     scores = [s.score for s in reply.suggestions]
     assert scores == sorted(scores, reverse=True)
-    clear = Assistant(assistant.kb, MatchSettings(clarify_margin=0.0)).ask("neck")
+    clear = Assistant(assistant.kb, MatchSettings(clarify_margin=-1.0)).ask("neck muscles")
     assert clear.kind == "answer"
     assert clear.id == reply.suggestions[0].id
 
