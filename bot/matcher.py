@@ -212,13 +212,12 @@ class Matcher:
 
     def rank(self, question: str, limit: int = 5) -> list[Match]:
         """The best entries for `question`, best first, one match per entry."""
-        segments = [question]
-        sentences = sentences_of(question)
-        if len(sentences) > 1:
-            segments += sentences
+        sentences = [self.normaliser.terms(sentence) for sentence in sentences_of(question)]
+        whole = list(dict.fromkeys(term for terms in sentences for term in terms))
+        segments = [whole, *sentences] if len(sentences) > 1 else [whole]
         best: dict[str, Match] = {}
-        for segment in segments:
-            for match in self._rank_segment(self.normaliser.terms(segment)):
+        for terms in segments:
+            for match in self._rank_segment(terms):
                 if match.entry_id not in best or match.score > best[match.entry_id].score:
                     best[match.entry_id] = match
         return sorted(best.values(), key=lambda m: m.score, reverse=True)[:limit]
@@ -238,16 +237,21 @@ class Matcher:
         query_text = " ".join(terms)
         candidates = {i for term in informative for i in self._postings.get(term, ())}
         scored: dict[str, tuple[float, Phrasing]] = {}
+        in_entry: dict[str, float] = {}
         for index in candidates:
             phrasing = self._phrasings[index]
+            entry_id = phrasing.entry_id
+            if entry_id not in in_entry:
+                vocabulary = self._entry_vocabulary[entry_id]
+                in_entry[entry_id] = sum(self.idf[t] for t in vocabulary & query)
             shared = sum(self.idf[t] for t in phrasing.terms & query)
-            in_entry = sum(self.idf[t] for t in self._entry_vocabulary[phrasing.entry_id] & query)
             coverage = shared / phrasing.weight
-            explained = (ENTRY_SHARE * in_entry + (1 - ENTRY_SHARE) * shared) / query_weight
+            entry_share = ENTRY_SHARE * in_entry[entry_id]
+            explained = (entry_share + (1 - ENTRY_SHARE) * shared) / query_weight
             score = coverage * explained**EXPLAINED_POWER
-            current = scored.get(phrasing.entry_id)
+            current = scored.get(entry_id)
             if current is None or score > current[0]:
-                scored[phrasing.entry_id] = (score, phrasing)
+                scored[entry_id] = (score, phrasing)
         ordered = sorted(scored.values(), key=lambda found: found[0], reverse=True)[:20]
         return [
             Match(

@@ -43,19 +43,22 @@ class RedFlags:
 
     def __init__(self, entries: Sequence[Safety], normaliser: Normaliser) -> None:
         self._normaliser = normaliser
-        triggers = {
-            (tuple(normaliser.stems(trigger)), entry.id): _Trigger(
-                tuple(normaliser.stems(trigger)), entry
-            )
+        triggers = [
+            _Trigger(tuple(normaliser.stems(trigger)), entry)
             for entry in entries
             for trigger in entry.triggers
-        }
-        self._triggers = sorted(
-            (t for t in triggers.values() if t.stems), key=lambda t: len(t.stems), reverse=True
-        )
+        ]
+        ordered = sorted((t for t in triggers if t.stems), key=lambda t: -len(t.stems))
+        self._by_first_stem: dict[str, list[tuple[int, _Trigger]]] = defaultdict(list)
+        for rank, trigger in enumerate(ordered):
+            self._by_first_stem[trigger.stems[0]].append((rank, trigger))
 
     def check(self, message: str) -> Safety | None:
         positions: dict[str, list[int]] = defaultdict(list)
         for index, stem in enumerate(self._normaliser.stems(message)):
             positions[stem].append(index)
-        return next((t.entry for t in self._triggers if t.fires(positions)), None)
+        candidates = sorted(
+            (found for stem in positions for found in self._by_first_stem.get(stem, ())),
+            key=lambda found: found[0],
+        )
+        return next((t.entry for _, t in candidates if t.fires(positions)), None)
