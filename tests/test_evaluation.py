@@ -1,0 +1,44 @@
+"""The assistant on questions written the way people type, held at the release bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.__main__ import main
+from bot.assistant import Assistant
+from bot.evaluation import evaluate, load_cases
+from bot.knowledge import load_knowledge
+
+EVAL_FILE = Path(__file__).parent / "eval" / "questions.yaml"
+
+
+def test_the_evaluation_set_meets_the_bar() -> None:
+    cases = load_cases(EVAL_FILE)
+    result = evaluate(Assistant(load_knowledge()), cases)
+    misses = "\n".join(
+        f"{m.case.expect} <- {m.reply.id or m.reply.kind}: {m.case.question}"
+        for m in result.misses
+    )
+    assert result.accuracy.total >= 150 and result.rejection.total >= 40
+    assert result.red_flags.total >= 15
+    assert result.accuracy.rate >= 0.95, misses
+    assert result.rejection.rate >= 0.95, misses
+    assert result.red_flags.rate == 1.0, misses
+
+
+def test_eval_command_prints_the_three_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(EVAL_FILE)]) == 0
+    out = capsys.readouterr().out
+    for label in ("top-1 accuracy", "off-topic rejection", "red-flag recall"):
+        assert label in out
+
+
+def test_a_bad_case_is_reported_with_its_number(tmp_path: Path) -> None:
+    path = tmp_path / "cases.yaml"
+    path.write_text('- q: "fine"\n  expect: how-long\n- q: "no expectation"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="case 2 needs"):
+        load_cases(path)
+    path.write_text('- question: "oil?"\n  id: oil-or-lotion\n', encoding="utf-8")
+    assert [(c.question, c.expect) for c in load_cases(path)] == [("oil?", "oil-or-lotion")]
