@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
+from kb_helpers import problems_for, write
 
 from bot.__main__ import main
 from bot.body import BodyMap
-from bot.knowledge import KnowledgeError, default_knowledge_dir, load_knowledge
+from bot.knowledge import default_knowledge_dir, load_knowledge
 
 BODY = """\
 back:
@@ -71,19 +71,6 @@ steps:
     less_pressure: Make the sweeps feather light.
     pattern: rub
 """
-
-
-def write(directory: Path, name: str, text: str) -> Path:
-    path = directory / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def problems_for(directory: Path) -> list[str]:
-    with pytest.raises(KnowledgeError) as raised:
-        load_knowledge(directory)
-    return [str(problem) for problem in raised.value.problems]
 
 
 def _inside(point: tuple[float, float], polygon: tuple[tuple[float, float], ...]) -> bool:

@@ -7,9 +7,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from kb_helpers import problems_for, write
 
 from bot.__main__ import main
-from bot.knowledge import KnowledgeError, load_knowledge
+from bot.knowledge import load_knowledge
 
 GOOD_FAQ = """\
 - id: how-long
@@ -30,19 +31,6 @@ GOOD_FAQ = """\
     - why drink water after a rub
   answer: A glass of water feels nice afterwards, but it is not a must.
 """
-
-
-def write(directory: Path, name: str, text: str) -> Path:
-    path = directory / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
-
-
-def problems_for(directory: Path) -> list[str]:
-    with pytest.raises(KnowledgeError) as raised:
-        load_knowledge(directory)
-    return [str(problem) for problem in raised.value.problems]
 
 
 def test_a_valid_directory_loads(tmp_path: Path) -> None:
