@@ -42,8 +42,32 @@ def intents() -> discord.Intents:
     return discord.Intents(guilds=True, guild_messages=True, dm_messages=True)
 
 
-def _user_key(user_id: int) -> int:
-    return user_id
+class Cooldown:
+    """At most `rate` actions per user in a window of `per` seconds.
+
+    Unlike `commands.CooldownMapping`, which sweeps every user's bucket on each call,
+    stale windows are swept at most once per `per` seconds.
+    """
+
+    def __init__(self, rate: int, per: float) -> None:
+        self.rate = rate
+        self.per = per
+        self._windows: dict[int, tuple[float, int]] = {}  # user -> (window start, count)
+        self._swept_at = 0.0
+
+    def retry_after(self, user_id: int) -> float | None:
+        """Count an action; return the seconds to wait if it is one too many."""
+        now = time.monotonic()
+        if now - self._swept_at >= self.per:
+            self._windows = {u: w for u, w in self._windows.items() if now - w[0] < self.per}
+            self._swept_at = now
+        started, count = self._windows.get(user_id, (now, 0))
+        if now - started >= self.per:
+            started, count = now, 0
+        if count >= self.rate:
+            return started + self.per - now
+        self._windows[user_id] = (started, count + 1)
+        return None
 
 
 class MassageBot(commands.AutoShardedBot):
@@ -80,9 +104,7 @@ class MassageBot(commands.AutoShardedBot):
         self.assistant = Assistant(knowledge)
         self.store: Store | None = None
         self._engine: SessionEngine | None = None
-        self._cooldown: commands.CooldownMapping[int] = commands.CooldownMapping(
-            commands.Cooldown(*cooldown), _user_key
-        )
+        self.cooldown = Cooldown(*cooldown)
         self._answer_channels: dict[str, set[str]] = {}
         self._reload_lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
@@ -137,6 +159,9 @@ class MassageBot(commands.AutoShardedBot):
         if self.store is not None:
             await self.store.close()
             self.store = None
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No prefix commands: the Massage cog answers mentions and direct messages."""
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run `coroutine` in the background, keeping it until it ends."""
@@ -209,11 +234,6 @@ class MassageBot(commands.AutoShardedBot):
             self._editing.discard(session_id)
 
     # Shared helpers for the cogs ----------------------------------------------------------
-
-    def retry_after(self, user_id: int) -> float | None:
-        """Seconds `user_id` should wait before another action, or None to go ahead."""
-        bucket = self._cooldown.get_bucket(user_id)
-        return bucket.update_rate_limit() if bucket is not None else None
 
     async def answers_in(self, guild_id: int | None, channel_id: int | None) -> bool:
         """Whether the bot answers in the open here (a server may list its answer channels)."""

@@ -450,6 +450,11 @@ class SessionEngine:
         session_id = self._member_sessions.get((place, user_id))
         return self.get(session_id) if session_id else None
 
+    def place_of(self, user_id: str) -> str | None:
+        """Where `user_id` most recently joined a session still in memory, if anywhere."""
+        places = [place for place, user in self._member_sessions if user == user_id]
+        return places[-1] if places else None
+
     def get(self, session_id: str) -> SessionView | None:
         """An active session by id (the id Discord buttons carry), as it stands now."""
         session = self._sessions.get(session_id)

@@ -107,8 +107,8 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
         if await self._cooling_down(interaction):
             return
         update = await self.bot.engine.ask(
-            str(interaction.channel_id), str(interaction.user.id), question,
-            _server(interaction.guild_id),
+            self._question_place(interaction.channel_id, interaction.guild_id, interaction.user),
+            str(interaction.user.id), question, _server(interaction.guild_id),
         )  # fmt: skip
         assert update.reply is not None
         in_open = await self.bot.answers_in(interaction.guild_id, interaction.channel_id)
@@ -142,18 +142,29 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
         if problem is not None:
             await _reply(message, content=problem)
             return
-        wait = self.bot.retry_after(message.author.id)
+        wait = self.bot.cooldown.retry_after(message.author.id)
         if wait is not None:
             await _reply(message, content=_cooldown_text(wait))
             return
         guild_id = message.guild.id if message.guild else None
+        place = self._question_place(message.channel.id, guild_id, message.author)
         update = await self.bot.engine.ask(
-            str(message.channel.id), str(message.author.id), question, _server(guild_id)
+            place, str(message.author.id), question, _server(guild_id)
         )
         await _reply(message, **_reply_message(update, question))
         if update.paused_for_safety:
             self.bot.show_session(update)
             self.bot.wake_timer()
+
+    def _question_place(
+        self, channel_id: int | None, guild_id: int | None, user: discord.abc.User
+    ) -> str:
+        """Where a question is asked from: the channel, or for a direct message the
+        channel of the author's session, so that it is answered in that session's context."""
+        here = str(channel_id)
+        if guild_id is not None:
+            return here
+        return self.bot.engine.place_of(str(user.id)) or here
 
     async def on_answer_button(self, interaction: discord.Interaction, entry_id: str) -> None:
         """A suggestion of a `clarify` reply was pressed: the message becomes its answer."""
@@ -165,8 +176,11 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
                     ephemeral=True,
                 )
                 return
-            reply = render.entry_reply(entry)
-            await interaction.response.edit_message(embed=render.reply_embed(reply), view=None)
+            embed = render.reply_embed(render.entry_reply(entry))
+            asked = interaction.message.embeds if interaction.message else []
+            if asked and asked[0].author.name:  # keep the question above its answer
+                embed.set_author(name=asked[0].author.name)
+            await interaction.response.edit_message(embed=embed, view=None)
         except Exception:
             log.exception("the answer button %s failed", entry_id)
             await self.bot.tell(interaction, APOLOGY)
@@ -402,7 +416,7 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
 
     async def _cooling_down(self, interaction: discord.Interaction) -> bool:
         """Whether the user must wait (and has been told so, privately)."""
-        wait = self.bot.retry_after(interaction.user.id)
+        wait = self.bot.cooldown.retry_after(interaction.user.id)
         if wait is None:
             return False
         await interaction.response.send_message(_cooldown_text(wait), ephemeral=True)

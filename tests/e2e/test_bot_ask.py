@@ -7,7 +7,7 @@ import massage_world
 from fake_discord import FakeDiscord
 from massage_world import KNOT, ephemeral_text, press, slash, text_of
 
-from bot.client import MassageBot
+from bot.client import Cooldown, MassageBot
 
 # the fixtures of massage_world
 bot, bot_knowledge, make_bot = (
@@ -77,6 +77,7 @@ async def test_a_clarify_offers_buttons_that_answer(fake: FakeDiscord, bot: Mass
     pressed = await press(fake, fake.user("bob"), message, "Thumb circles")
     assert pressed.callback.result().json["type"] == 7  # the clarify becomes the answer
     assert message.embeds[0]["title"] == "Thumb circles" and message.buttons == []
+    assert message.embeds[0]["author"]["name"] == f"\u201c{KNOT}\u201d"
 
 
 async def test_a_fallback_says_what_the_bot_can_do_and_is_kept_for_curators(
@@ -240,3 +241,22 @@ async def test_unknown_commands_and_custom_ids_are_ignored(
     for interaction in [*ignored, command, unknown]:
         assert not interaction.callback.done()
     assert fake.calls[start:] == [helped.callback.result()]  # nothing else was sent
+
+
+async def test_a_mention_is_no_prefix_command(fake: FakeDiscord, bot: MassageBot, caplog) -> None:
+    alice, general = fake.user("alice"), fake.guild("Wellness").channel("general")
+    await fake.send_message(alice, general, f"{fake.bot.mention} help me with my back")
+    await fake.wait_for_call("POST", rf"/channels/{general.id}/messages")
+    assert "CommandNotFound" not in caplog.text and "Ignoring exception" not in caplog.text
+
+
+def test_the_cooldown_window_passes(monkeypatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr("bot.client.time.monotonic", lambda: now[0])
+    cooldown = Cooldown(2, 10.0)
+    assert cooldown.retry_after(1) is None and cooldown.retry_after(1) is None
+    assert cooldown.retry_after(1) == 10.0 and cooldown.retry_after(2) is None
+    now[0] += 4
+    assert cooldown.retry_after(1) == 6.0
+    now[0] += 6
+    assert cooldown.retry_after(1) is None

@@ -253,3 +253,20 @@ async def test_pressing_an_ended_sessions_old_button(fake: FakeDiscord, bot: Mas
     message.components = old_buttons  # as a client that has not seen the edit yet
     late = await press(fake, alice, message, "Next")
     assert "That session has ended" in ephemeral_text(late)
+
+
+async def test_a_direct_message_is_answered_in_the_sessions_context(
+    fake: FakeDiscord, bot: MassageBot
+) -> None:
+    alice, bob = fake.user("alice"), fake.user("bob")
+    general, dm = fake.guild("Wellness").channel("general"), fake.dm_channel(bob)
+    started = await slash(fake, alice, general, "massage", "start", routine="tiny", partner=bob)
+    message = started.original
+    assert message is not None
+    await fake.send_message(bob, dm, "more pressure please")
+    reply = await fake.wait_for_call("POST", rf"/channels/{dm.id}/messages")
+    assert "Lean in a little" in reply.json["embeds"][0]["description"]  # step 1's advice
+    start = len(fake.calls)
+    await fake.send_message(bob, dm, "my arm is numb")
+    await edited(fake, message, start)
+    assert "Paused" in text_of(message)
