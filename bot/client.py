@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from discord.ext import commands
 from bot.assistant import Assistant
 from bot.config import BotConfig
 from bot.knowledge import KnowledgeBase, load_knowledge
+from bot.pictures import picture_for_step
 from bot.sessions import Clock, SessionEngine, Update
 from bot.store import Store, StoreError
 from cogs import render
@@ -222,8 +223,9 @@ class MassageBot(commands.AutoShardedBot):
                     return
                 channel = self.get_partial_messageable(int(location[0]))
                 message = channel.get_partial_message(int(location[1]))
+                picture = await self.step_picture(update)
                 try:
-                    await message.edit(**render.session_message(update, self.clock()))
+                    await message.edit(**render.session_message(update, self.clock(), picture))
                 except discord.NotFound:
                     log.info("session %s: its message is gone", session_id)
                     return
@@ -232,6 +234,37 @@ class MassageBot(commands.AutoShardedBot):
         finally:
             self._to_show.pop(session_id, None)
             self._editing.discard(session_id)
+
+    # Pictures -----------------------------------------------------------------------------
+
+    async def picture(self, draw: Callable[[], Path | None], what: str) -> bytes | None:
+        """The PNG `draw` returns the path of, drawn (or found in the cache) and read in a
+        thread; None when there is none, or when that failed (logged: send it without)."""
+
+        def read() -> bytes | None:
+            path = draw()
+            return None if path is None else path.read_bytes()
+
+        try:
+            return await asyncio.to_thread(read)
+        except OSError as error:
+            log.warning("no picture for %s: %s", what, error)
+            return None
+
+    async def step_picture(self, update: Update) -> bytes | None:
+        """The picture of the step `update` shows; none for the summary, nor for a step the
+        knowledge no longer has as it was (a reload changed the session's routine)."""
+        view = update.session
+        if update.summary is not None or view is None:
+            return None
+        knowledge, index = self.knowledge, view.step_index
+        routine = knowledge.routines.get(view.routine_id)
+        if routine is None or index >= len(routine.steps) or routine.steps[index] != view.step:
+            return None
+        return await self.picture(
+            lambda: picture_for_step(knowledge, view.routine_id, index),
+            f"step {index + 1} of {view.routine_id}",
+        )
 
     # Shared helpers for the cogs ----------------------------------------------------------
 

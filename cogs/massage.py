@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.client import APOLOGY, MassageBot
 from bot.knowledge import Entry, Muscle
+from bot.pictures import picture_for_entry
 from bot.sessions import SessionEngine, SessionError, Update
 from cogs import render
 
@@ -221,8 +222,9 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
             await interaction.response.send_message(str(error), ephemeral=True)
             return
         assert update.session is not None
+        picture = await self.bot.step_picture(update)
         response = await interaction.response.send_message(
-            **render.session_message(update, self.bot.clock())
+            **render.session_message(update, self.bot.clock(), picture, new=True)
         )
         assert self.bot.store is not None and response.message_id is not None
         await self.bot.store.set_session_message(
@@ -327,7 +329,10 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
             await self._send_advice(interaction, update, more=action == "more")
             return
         self.bot.wake_timer()
-        await interaction.response.edit_message(**render.session_message(update, self.bot.clock()))
+        picture = await self.bot.step_picture(update)
+        await interaction.response.edit_message(
+            **render.session_message(update, self.bot.clock(), picture)
+        )
         self.bot.shown_by_interaction(update)
 
     async def _send_advice(
@@ -370,12 +375,12 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
         await self._look_up(interaction, "technique", name)
 
     async def _look_up(self, interaction: discord.Interaction, kind: str, name: str) -> None:
-        typed = name.strip().lower()
-        entries = self.bot.knowledge.of_kind(kind)
+        knowledge, typed = self.bot.knowledge, name.strip().lower()
+        entries = knowledge.of_kind(kind)
         entry = next((e for e in entries if typed in (e.id, e.title.lower())), None)
         if entry is None:
             found = choices(entries, typed)
-            entry = self.bot.knowledge.entry(found[0].value) if len(found) == 1 else None
+            entry = knowledge.entry(found[0].value) if len(found) == 1 else None
         if entry is None:
             await interaction.response.send_message(
                 f"I don't know a {kind} called {render.shorten(name, 100)!r}. "
@@ -383,7 +388,13 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
                 ephemeral=True,
             )
             return
-        await interaction.response.send_message(embed=render.reply_embed(render.entry_reply(entry)))
+        entry_id = entry.id
+        picture = await self.bot.picture(
+            lambda: picture_for_entry(knowledge, entry_id), f"the {kind} {entry_id}"
+        )
+        embed = render.reply_embed(render.entry_reply(entry))
+        files = render.picture_files(embed, picture, f"{entry_id}.png")
+        await interaction.response.send_message(embed=embed, files=files)
 
     @muscle.autocomplete("name")
     async def _muscle_choices(

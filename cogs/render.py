@@ -7,6 +7,7 @@ restart. Pressing one hands the interaction to the cog named `HANDLER_COG`.
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any, Protocol
 
@@ -25,6 +26,7 @@ EMBED_TITLE_CHARS = 256
 EMBED_DESCRIPTION_CHARS = 4096
 FIELD_VALUE_CHARS = 1024
 AUTHOR_NAME_CHARS = 256
+STEP_PICTURE = "step.png"
 
 COLOURS = {
     "answer": discord.Colour.teal(),
@@ -160,6 +162,14 @@ def entry_reply(entry: Entry) -> Reply:
     """An entry's own answer, for a pressed suggestion or `/massage muscle|technique`."""
     kind = "safety" if isinstance(entry, Safety) and entry.red_flag else "answer"
     return Reply(entry.title, kind, entry.text, entry.id, entry.title, 100.0)
+
+
+def picture_files(embed: discord.Embed, png: bytes | None, filename: str) -> list[discord.File]:
+    """The files to send with `embed`: the PNG it then shows as its image, or none."""
+    if png is None:
+        return []
+    embed.set_image(url=f"attachment://{filename}")
+    return [discord.File(io.BytesIO(png), filename=filename)]
 
 
 def advice_embed(reply: Reply, more: bool) -> discord.Embed:
@@ -320,10 +330,19 @@ def summary_embed(summary: Summary) -> discord.Embed:
     )
 
 
-def session_message(update: Update, now: float) -> dict[str, Any]:
-    """Keyword arguments to send or edit the session message after `update`."""
+def session_message(
+    update: Update, now: float, picture: bytes | None, *, new: bool = False
+) -> dict[str, Any]:
+    """Keyword arguments to send (`new`) or edit the session message after `update`, with
+    the step's `picture` (a PNG) as the embed's image.
+
+    An edit always names the message's files (`attachments`): the picture, or none. Left
+    out, Discord keeps the old file, which clients may then also show outside the edited
+    embed (discord/discord-api-docs#5675).
+    """
+    files = "files" if new else "attachments"
     if update.summary is not None:
-        return {"embed": summary_embed(update.summary), "view": None}
+        return {"embed": summary_embed(update.summary), "view": None, files: []}
     assert update.session is not None
     embed = session_embed(update.session, now, other_side=update.other_side)
     if update.usual_pressure is not None:
@@ -331,7 +350,11 @@ def session_message(update: Update, now: float) -> dict[str, Any]:
             f"*Last time, {update.usual_pressure} pressure suited.*\n{embed.description}",
             EMBED_DESCRIPTION_CHARS,
         )
-    return {"embed": embed, "view": session_buttons(update.session)}
+    return {
+        "embed": embed,
+        "view": session_buttons(update.session),
+        files: picture_files(embed, picture, STEP_PICTURE),
+    }
 
 
 _MENTION = re.compile(r"<@[!&]?\d+>|<#\d+>")

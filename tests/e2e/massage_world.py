@@ -12,6 +12,7 @@ from fake_discord import Channel, FakeDiscord, Interaction, Message, User
 
 from bot.client import MassageBot
 from bot.knowledge import load_knowledge
+from bot.pictures import PICTURES_VARIABLE
 
 TECHNIQUES = """\
 - id: thumb-circles
@@ -55,8 +56,12 @@ def bot_knowledge(knowledge_dir: Path) -> Path:
 
 
 @pytest.fixture
-def make_bot(bot_knowledge: Path, db_path: Path, clock: Any) -> Any:
-    """A new bot process on the same store file and clock (call it again to restart)."""
+def make_bot(
+    bot_knowledge: Path, db_path: Path, clock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """A new bot process on the same store file and clock (call it again to restart),
+    drawing its pictures into the test's own directory."""
+    monkeypatch.setenv(PICTURES_VARIABLE, str(tmp_path / "pictures"))
 
     def make(**options: Any) -> MassageBot:
         return MassageBot(load_knowledge(bot_knowledge), db_path=db_path, clock=clock, **options)
