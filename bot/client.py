@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -368,3 +369,6 @@ def run(
         raise StartError("Discord refused the intents the bot asked for") from None
     except StoreError as error:
         raise StartError(str(error)) from None
+    except (aiohttp.ClientConnectionError, discord.GatewayNotFound, TimeoutError) as error:
+        where = config.api_base or "discord.com"
+        raise StartError(f"cannot reach Discord at {where}: {error.__class__.__name__}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import massage_world
@@ -179,3 +180,25 @@ async def test_run_says_the_token_was_refused_without_echoing_it(
     assert "not-the-fake-token-xyz" not in err
     assert err.strip().splitlines()[-1].startswith("massage-bot: Discord refused the token")
     fake.refusals.clear()  # the 401 at login is the point of this test
+
+
+async def test_run_says_when_discord_cannot_be_reached(
+    offline: object,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("DISCORD_TOKEN", "secret-token-value")
+    monkeypatch.setenv("DISCORD_API_BASE", f"http://127.0.0.1:{port}/api/v10")
+    monkeypatch.setenv("DISCORD_GATEWAY_URL", f"ws://127.0.0.1:{port}/gateway")
+    code = await asyncio.to_thread(run_cli, "--db", str(tmp_path / "bot.sqlite3"))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        f"massage-bot: cannot reach Discord at http://127.0.0.1:{port}/api/v10: "
+        "ClientConnectorError"
+    )
+    assert "secret-token-value" not in err
