@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 from bot.knowledge import Entry, KnowledgeBase, Muscle, Step
 from bot.matcher import Match, Matcher
-from bot.reply import Reply, StepContext, Suggestion
+from bot.reply import MAX_QUESTION_CHARS, Reply, StepContext, Suggestion
 from bot.safety import RedFlags
 
-MAX_QUESTION_CHARS = 2000
 MORE_PRESSURE_ID = "more-pressure"
 LESS_PRESSURE_ID = "less-pressure"
 
@@ -52,11 +51,11 @@ class Assistant:
 
     def ask(self, question: str, context: StepContext | None = None) -> Reply:
         """Answer `question`, inside a routine step when `context` is given."""
-        question = question.strip()[:MAX_QUESTION_CHARS]
-        red_flag = self.red_flags.check(question)
+        question = question.strip()
+        red_flag = self.red_flags.check(question)  # the whole message: a red flag may come last
         if red_flag:
             return Reply(question, "safety", red_flag.text, red_flag.id, red_flag.title, 100.0)
-        matches = self.matcher.rank(question)
+        matches = self.matcher.rank(question[-MAX_QUESTION_CHARS:])  # the question comes last
         if not matches or matches[0].score < self.settings.answer_threshold:
             best = matches[0].score if matches else 0.0
             return Reply(question, "fallback", self.fallback_text, score=best)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ STOP_WORDS = frozenset(
     what whats when where which while who why will with would ya yeah yes yo you your youre
     yours hi hello hey hiya sup guys guy lol haha hmm wanna gonna gotta kinda sorta anyway
     wheres hows whos theres heres shes hes youve youll weve
+    no nope nah yep yup idk dunno done sure kk
     tell question help need want wondering wonder also still ur r id ill theyre take takes
     taking took make makes making made try trying tried give gives giving put say said
     told stuff lot lots much many maybe actually basically honestly literally think thought
@@ -54,6 +56,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 MIN_CORRECTABLE_LENGTH = 5
 COMMON_ENGLISH_ZIPF = 3.0  # a word this frequent in English is a word, not a typo
 INFORMATIVE_SHARE = 0.5  # a term in at least this share of the entries is not informative
+WEAK_TERMS = frozenset({"not"})  # never enough on their own to pick an entry
 EXPLAINED_POWER = 0.7  # how much words the phrasing does not explain lower its score
 ENTRY_SHARE = 0.9  # words explained by the entry's other phrasings count this much
 UNKNOWN_WEIGHT = 1.2  # a word the knowledge base never uses, against the rarest it does
@@ -66,7 +69,7 @@ def _max_typo_distance(word: str) -> int:
 
 def words_of(text: str) -> list[str]:
     """Lower-case words of `text`, contractions opened ("don't" -> "do not")."""
-    text = text.lower().replace("\u2019", "'")
+    text = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
     for contraction, opened in _CONTRACTIONS:
         text = text.replace(contraction, opened)
     return _WORD.findall(_TYPED_NEGATION.sub(r"\1 not", text))
@@ -229,13 +232,18 @@ class Matcher:
         explained: the share of the question's weight found in the phrasing and
         in the entry's other phrasings. A phrasing scores coverage x explained^EXPLAINED_POWER.
         """
-        informative = [t for t in terms if self.is_informative(t)]
-        if not informative:
-            return []
         query = frozenset(terms)
+        informative = [t for t in terms if self.is_informative(t) and t not in WEAK_TERMS]
+        if informative:
+            candidates = {i for term in informative for i in self._postings.get(term, ())}
+        else:  # only common words ("how do I give a massage"): phrasings made of them alone
+            common = [t for t in terms if t in self.idf]
+            found = {i for term in common for i in self._postings.get(term, ())}
+            candidates = {i for i in found if self._phrasings[i].terms <= query}
+        if not candidates:
+            return []
         query_weight = sum(self.idf.get(t, self.unknown_weight) for t in terms)
         query_text = " ".join(terms)
-        candidates = {i for term in informative for i in self._postings.get(term, ())}
         scored: dict[str, tuple[float, Phrasing]] = {}
         in_entry: dict[str, float] = {}
         for index in candidates:

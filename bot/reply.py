@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 ReplyKind = Literal["answer", "safety", "clarify", "fallback"]
+MAX_QUESTION_CHARS = 1000  # longer questions are refused in Discord and matched cut short
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import Any
 import aiosqlite
 
 from bot.knowledge import Routine
+from bot.reply import MAX_QUESTION_CHARS
 from bot.sessions import (
     ACTIVE_STATES,
     DEFAULT_GROUP_PARTICIPANT_LIMIT,
@@ -40,7 +41,6 @@ from bot.sessions import (
 DEFAULT_DB_PATH = Path("data/massage-bot.sqlite3")
 DB_PATH_VARIABLE = "MASSAGE_BOT_DB"
 EVENTS_KEPT_PER_SESSION = 50
-MAX_QUESTION_CHARS = 500
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 _SESSION_COLUMNS = (

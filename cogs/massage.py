@@ -13,12 +13,12 @@ from discord.ext import commands
 from bot.client import APOLOGY, MassageBot
 from bot.knowledge import Entry, Muscle
 from bot.pictures import picture_for_entry
+from bot.reply import MAX_QUESTION_CHARS
 from bot.sessions import SessionEngine, SessionError, Update
 from cogs import render
 
 log = logging.getLogger(__name__)
 
-MAX_QUESTION_CHARS = 500
 MAX_CHOICES = 25
 CHOICE_NAME_CHARS = 100
 NO_SESSION = "You have no session in this channel. Start one with `/massage start`."

@@ -47,6 +47,8 @@ def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
         ("what's effleurage", "effleurage"),
         ("how do i use my fist on the upper back", "fist-rocking"),
         ("what do i do with my other hand", "other-hand-connection"),
+        ("how do i give a massage", "beginner-start"),
+        ("\uff4d\uff4f\uff52\uff45 pressure", "more-pressure"),  # full-width letters
     ],
 )
 def test_answers_common_questions(assistant: Assistant, question: str, expected: str) -> None:
@@ -69,7 +71,7 @@ def test_a_question_after_a_story(assistant: Assistant) -> None:
 @pytest.mark.parametrize(
     "question",
     ["help me with my taxes", "what's on tv", "asdkjh qwpeoiru zxmn", "best pizza in town?",
-     "?", "ok", "hi", "thanks", "k", "", "   "],
+     "?", "ok", "hi", "thanks", "k", "", "   ", "no", "nope", "idk", "not really", "done"],
 )
 def test_off_topic_and_empty_get_the_fallback(assistant: Assistant, question: str) -> None:
     reply = assistant.ask(question)
@@ -193,3 +195,10 @@ def test_a_broken_knowledge_dir_is_reported_not_raised(tmp_path: Path) -> None:
 )
 def test_ordinary_words_do_not_raise_a_red_flag(assistant: Assistant, question: str) -> None:
     assert assistant.ask(question).kind != "safety"
+
+
+def test_a_red_flag_at_the_end_of_a_very_long_message_still_wins(assistant: Assistant) -> None:
+    story = "We had a lovely week at the lake and I want to thank her somehow. " * 40
+    reply = assistant.ask(story + "She is pregnant, can I massage her back?")
+    assert len(story) > 2000
+    assert (reply.kind, reply.id) == ("safety", "pregnancy")

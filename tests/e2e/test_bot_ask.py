@@ -111,8 +111,8 @@ async def test_empty_and_long_questions_get_a_clear_message(
     alice, general = fake.user("alice"), fake.guild("Wellness").channel("general")
     empty = await slash(fake, alice, general, "massage", "ask", question="   ")
     assert "Ask me a question" in ephemeral_text(empty)
-    long = await slash(fake, alice, general, "massage", "ask", question="why " * 200)
-    assert "800 characters long" in ephemeral_text(long)
+    long = await slash(fake, alice, general, "massage", "ask", question="why " * 300)
+    assert "1200 characters long" in ephemeral_text(long)
     await fake.send_message(alice, general, fake.bot.mention)
     reply = await fake.wait_for_call("POST", rf"/channels/{general.id}/messages")
     assert "Ask me a question" in reply.json["content"]
