@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from bot.knowledge import KnowledgeBase, KnowledgeError, json_schema, load_knowledge
-from bot.reply import Reply, StepContext
+from bot.reply import StepContext
 
 
 class CommandError(Exception):
@@ -21,11 +22,6 @@ def _knowledge(directory: str | None) -> KnowledgeBase:
         return load_knowledge(directory)
     except KnowledgeError as error:
         raise CommandError(str(error)) from None
-
-
-def render_text(reply: Reply) -> str:
-    """A reply as the terminal shows it."""
-    return reply.text
 
 
 def _step_context(kb: KnowledgeBase, args: argparse.Namespace) -> StepContext | None:
@@ -56,7 +52,7 @@ def _ask(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(reply.to_json(), ensure_ascii=False), flush=True)
         else:
-            print(("\n" if number else "") + render_text(reply), flush=True)
+            print(("\n" if number else "") + reply.text, flush=True)
     return 0
 
 
@@ -245,6 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`massage-bot ask ... | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

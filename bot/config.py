@@ -56,6 +56,12 @@ def load_config(
     dev_guild = settings.get("DISCORD_DEV_GUILD", "").strip()
     if dev_guild and not dev_guild.isdigit():
         raise ConfigError("DISCORD_DEV_GUILD must be a server id (digits)")
+    api_base = settings.get("DISCORD_API_BASE") or None
+    gateway_url = settings.get("DISCORD_GATEWAY_URL") or None
+    if api_base and not api_base.startswith(("http://", "https://")):
+        raise ConfigError("DISCORD_API_BASE must be an http(s) URL, e.g. http://proxy:8080/api/v10")
+    if gateway_url and not gateway_url.startswith(("ws://", "wss://")):
+        raise ConfigError("DISCORD_GATEWAY_URL must be a ws(s) URL, e.g. ws://proxy:8080/gateway")
     count = 1 if shard_count is None else shard_count
     if count < 1:
         raise ConfigError("--shard-count must be 1 or more")
@@ -64,8 +70,8 @@ def load_config(
     return BotConfig(
         token=token,
         dev_guild=int(dev_guild) if dev_guild else None,
-        api_base=settings.get("DISCORD_API_BASE") or None,
-        gateway_url=settings.get("DISCORD_GATEWAY_URL") or None,
+        api_base=api_base,
+        gateway_url=gateway_url,
         shard_count=count,
         shard_ids=shard_ids,
     )

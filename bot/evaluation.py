@@ -58,8 +58,13 @@ class EvalResult:
 
 def load_cases(path: Path | str) -> list[Case]:
     """Read an evaluation file; raise ValueError naming the first bad case."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(data, list):
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ValueError(f"{path}{line}: invalid YAML") from None
+    if not isinstance(data, list) or not data:
         raise ValueError(f"{path}: expected a list of cases")
     cases = []
     for number, item in enumerate(data, start=1):

@@ -272,6 +272,7 @@ class _Loader:
         self.directory = directory
         self.problems: list[KnowledgeProblem] = []
         self.invalid_ids: set[str] = set()  # entries already reported, so not "unknown" again
+        self.unreadable = False  # a file that could not be parsed may hold any id
         self.context: dict[str, Any] = {}  # for validators: the body map, once loaded
 
     def problem(self, path: Path, line: int, message: str) -> None:
@@ -282,6 +283,7 @@ class _Loader:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             self.problem(path, 1, f"cannot read the file: {error}")
+            self.unreadable = True
             return None, None
         try:
             loader = _UniqueKeyLoader(text)
@@ -295,6 +297,7 @@ class _Loader:
             line = mark.line + 1 if mark else 1
             reason = getattr(error, "problem", None) or str(error)
             self.problem(path, line, f"invalid YAML: {reason}")
+            self.unreadable = True
             return None, None
         return data, node
 
@@ -332,6 +335,8 @@ class _Loader:
             return Routine.model_validate(data, context=self.context), _line_of(node, ())
         except ValidationError as error:
             self.validation(path, node, (), error)
+            if isinstance(data, dict) and isinstance(data.get("id"), str):
+                self.invalid_ids.add(data["id"])
             return None
 
     def body(self, path: Path) -> BodyMap | None:
@@ -402,7 +407,7 @@ def load_knowledge(directory: Path | str | None = None) -> KnowledgeBase:
         entries.setdefault(entry.id, entry)
     for entry, path, line in found:
         for related in entry.related:
-            if related not in entries and related not in loader.invalid_ids:
+            if not (related in entries or related in loader.invalid_ids or loader.unreadable):
                 loader.problem(path, line, f"{entry.id}: related id {related!r} does not exist")
     if not entries and not loader.problems:
         loader.problem(directory, 1, "no knowledge files found")

@@ -202,3 +202,19 @@ def test_a_red_flag_at_the_end_of_a_very_long_message_still_wins(assistant: Assi
     reply = assistant.ask(story + "She is pregnant, can I massage her back?")
     assert len(story) > 2000
     assert (reply.kind, reply.id) == ("safety", "pregnancy")
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path) -> None:
+    questions = tmp_path / "questions.txt"
+    questions.write_text("more pressure?\n" * 5000, encoding="utf-8")
+    with questions.open() as stdin:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "ask", "--json"],
+            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+        )  # fmt: skip
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(100).startswith(b'{"question"')
+        process.stdout.close()
+        error = process.stderr.read().decode()
+        process.wait(timeout=60)
+    assert "Traceback" not in error

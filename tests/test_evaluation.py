@@ -52,3 +52,15 @@ def test_a_bad_case_is_reported_with_its_number(tmp_path: Path) -> None:
         load_cases(path)
     path.write_text('- question: "oil?"\n  id: oil-or-lotion\n', encoding="utf-8")
     assert [(c.question, c.expect) for c in load_cases(path)] == [("oil?", "oil-or-lotion")]
+
+
+def test_a_broken_evaluation_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("garbage: [\n", encoding="utf-8")
+    assert main(["eval", str(path)]) == 2
+    assert capsys.readouterr().err == f"massage-bot: {path}:2: invalid YAML\n"
+    path.write_text("[]\n", encoding="utf-8")
+    assert main(["eval", str(path)]) == 2
+    assert "expected a list of cases" in capsys.readouterr().err

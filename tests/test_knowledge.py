@@ -133,3 +133,15 @@ def test_kb_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
             "answer": "long enough answer"}]
     assert jsonschema.Draft202012Validator(schema).is_valid(faq)
     assert not jsonschema.Draft202012Validator(schema).is_valid([{"id": "Bad Id"}])
+
+
+def test_one_broken_file_does_not_bury_the_problem(tmp_path: Path) -> None:
+    write(tmp_path, "faq.yaml", GOOD_FAQ.replace("[water-after]", "[tiny-routine]"))
+    routine = write(tmp_path, "routines/tiny.yaml", "id: tiny-routine\ntitle: Tiny\n")
+    [problem, *others] = problems_for(tmp_path)
+    assert problem.startswith(f"{routine}:1: questions: Field required")
+    assert not any("does not exist" in line for line in others)
+    (tmp_path / "faq.yaml").write_bytes(b"\xff\xfe not utf-8")
+    problems = problems_for(tmp_path)
+    assert problems[0].startswith(f"{tmp_path / 'faq.yaml'}:1: cannot read the file")
+    assert not any("does not exist" in line for line in problems)
