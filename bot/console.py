@@ -92,7 +92,8 @@ def wrap(text: str, indent: str = "") -> str:
 
 def render_step(view: SessionView) -> str:
     step = view.step
-    side = f" ({step.side} side)" if step.side else ""
+    named = step.side is None or step.side in step.title.lower()
+    side = "" if named else f" (receiver's {step.side} side)"
     return (
         f"Step {view.step_index + 1} of {view.step_count}: {step.title}{side}"
         f" [{clock_text(view.seconds_left)}]\n{wrap(step.text, '  ')}"

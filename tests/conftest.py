@@ -17,7 +17,7 @@ id: tiny
 title: Tiny test routine
 questions: [tiny routine, a tiny one, the test routine, short routine please]
 summary: Four steps of two and a half minutes, for tests.
-next_time: Next time, try the same routine a little slower.
+next_time: Try the same routine a little slower.
 steps:
   - id: warm-up
     title: Warm up

@@ -44,7 +44,7 @@ id: tiny
 title: Tiny routine
 questions: [tiny routine, a tiny one, the test routine, short routine please]
 summary: Three steps of four minutes, for tests.
-next_time: Next time, try the same routine a little slower.
+next_time: Try the same routine a little slower.
 steps:
   - id: left
     title: Left side

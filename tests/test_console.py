@@ -87,7 +87,7 @@ async def test_every_command(console: Console, screen: Screen, clock: FakeClock)
     await console.handle("more")
     assert screen.take() == "For the giver: Lean in a little with your body weight."
     await console.handle("next")
-    assert screen.take().startswith("Step 2 of 4: Left side fist (left side) [2:30]")
+    assert screen.take().startswith("Step 2 of 4: Left side fist [2:30]")
     await console.handle("less")
     assert screen.take() == "For the giver: Open the fist and use the flat of the fingers."
     await console.handle("next")
@@ -332,7 +332,7 @@ def test_a_whole_routine_over_a_pipe(spawn: Callable[..., ConsoleProcess]) -> No
     assert "  0:10 left" in output
     *_, summary, next_time = output.splitlines()
     assert summary.startswith("Session complete: 4 of 4 steps of Tiny test routine in 1")
-    assert next_time == "Next time: Next time, try the same routine a little slower."
+    assert next_time == "Next time: Try the same routine a little slower."
 
 
 def test_a_killed_console_resumes_the_step_it_was_on(

@@ -93,7 +93,7 @@ async def test_a_partner_session_from_start_to_stop(
     assert stopped.callback.result().json["type"] == 7
     summary = text_of(message)
     assert "Session stopped" in summary and "Steps done: 2 of 4" in summary
-    assert "Next time, try the same routine" in summary and message.buttons == []
+    assert "Try the same routine" in summary and message.buttons == []
 
 
 async def test_session_commands_edit_the_live_message(fake: FakeDiscord, bot: MassageBot) -> None:
