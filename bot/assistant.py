@@ -27,8 +27,15 @@ class MatchSettings:
 
 
 def entry_phrasings(entry: Entry) -> list[str]:
-    """The texts that should match an entry: its questions, title and other names."""
+    """The texts that should match an entry: its questions, title and other names.
+
+    A title's parenthesis is a name of its own: "Effleurage (long gliding strokes)"
+    matches "effleurage" and "long gliding strokes" too.
+    """
     texts = [*entry.questions, entry.title]
+    name, _, aside = entry.title.partition(" (")
+    if aside:
+        texts += [name, aside.rstrip(")")]
     if isinstance(entry, Muscle):
         texts += entry.aliases
     return texts
