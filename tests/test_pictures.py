@@ -20,6 +20,8 @@ from bot.body import Area
 from bot.console import Console
 from bot.knowledge import KnowledgeBase, Muscle, Technique, load_knowledge
 from bot.pictures import (
+    AVOID_FILL,
+    AVOID_INK,
     HIGHLIGHT,
     PATTERN_INK,
     Panel,
@@ -122,7 +124,7 @@ def test_the_highlight_falls_inside_the_named_regions(
             assert (count(ink) > 0) == (plan.pattern is not None), name
 
 
-def test_nothing_is_highlighted_on_the_spine(
+def test_the_spine_is_marked_to_avoid_and_never_highlighted(
     packaged: KnowledgeBase, drawn: dict[str, tuple[Plan, Image.Image]]
 ) -> None:
     assert packaged.body is not None
@@ -132,9 +134,12 @@ def test_nothing_is_highlighted_on_the_spine(
         for panel in plan.panels():
             if panel.view != "back" or spine in plan.areas:
                 continue
+            spine_mask = shapes_mask(image, panel, [spine])
             worked = exactly(image, panel, HIGHLIGHT, PATTERN_INK)
-            on_spine = ImageChops.multiply(worked, shapes_mask(image, panel, [spine]))
-            assert on_spine.getbbox() is None, name
+            assert ImageChops.multiply(worked, spine_mask).getbbox() is None, name
+            marked = ImageChops.multiply(exactly(image, panel, AVOID_FILL, AVOID_INK), spine_mask)
+            # hatched red over a pale red band wherever the spine is in view
+            assert count(marked) >= 0.3 * count(spine_mask), f"{name}: spine not marked to avoid"
             checked += 1
     assert checked > 50
 
