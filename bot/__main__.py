@@ -170,9 +170,10 @@ def _draw(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.kind} {args.id!r} names no body region to draw")
     for path, plan in drawn:
         try:
-            print(write_png(plan, path))
+            written = write_png(plan, path)
         except OSError as error:
             raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
+        print(written)
     return 0
 
 
