@@ -9,6 +9,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,7 @@ class MassageBot(commands.AutoShardedBot):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._to_show: dict[str, Update] = {}  # the newest update of each session to show
         self._editing: set[str] = set()  # sessions whose message is being edited
+        self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
 
     @property
     def engine(self) -> SessionEngine:
@@ -158,6 +160,7 @@ class MassageBot(commands.AutoShardedBot):
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._pictures.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
             await self.store.close()
             self.store = None
@@ -246,8 +249,8 @@ class MassageBot(commands.AutoShardedBot):
             path = draw()
             return None if path is None else path.read_bytes()
 
-        try:
-            return await asyncio.to_thread(read)
+        try:  # one drawing thread: a picture is drawn once, and memory stays in one arena
+            return await asyncio.get_running_loop().run_in_executor(self._pictures, read)
         except OSError as error:
             log.warning("no picture for %s: %s", what, error)
             return None
