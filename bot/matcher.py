@@ -219,14 +219,15 @@ class Matcher:
         whole = list(dict.fromkeys(term for terms in sentences for term in terms))
         segments = [whole, *sentences] if len(sentences) > 1 else [whole]
         best: dict[str, Match] = {}
-        for terms in segments:
-            for match in self._rank_segment(terms):
+        for number, terms in enumerate(segments):
+            for match in self._rank_segment(terms, whole_message=number == 0):
                 if match.entry_id not in best or match.score > best[match.entry_id].score:
                     best[match.entry_id] = match
         return sorted(best.values(), key=lambda m: m.score, reverse=True)[:limit]
 
-    def _rank_segment(self, terms: list[str]) -> list[Match]:
-        """Score every phrasing that shares an informative term with `terms`.
+    def _rank_segment(self, terms: list[str], whole_message: bool) -> list[Match]:
+        """Score every phrasing that shares an informative term with `terms` (or, for the
+        whole message, that is made only of its common words if it has no other).
 
         coverage: the share of the phrasing's weight the question has;
         explained: the share of the question's weight found in the phrasing and
@@ -236,6 +237,8 @@ class Matcher:
         informative = [t for t in terms if self.is_informative(t) and t not in WEAK_TERMS]
         if informative:
             candidates = {i for term in informative for i in self._postings.get(term, ())}
+        elif not whole_message:
+            return []
         else:  # only common words ("how do I give a massage"): phrasings made of them alone
             common = [t for t in terms if t in self.idf]
             found = {i for term in common for i in self._postings.get(term, ())}
