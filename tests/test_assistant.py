@@ -191,6 +191,7 @@ def test_a_broken_knowledge_dir_is_reported_not_raised(tmp_path: Path) -> None:
         "he fell asleep halfway through, should i keep going",
         "no injury or anything, her lower back is just stiff from standing",
         "my java code throws an exception",
+        "how long do i boil an egg for",
         "is it ok to massage over clothes",
     ],
 )
