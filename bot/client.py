@@ -116,6 +116,7 @@ class MassageBot(commands.AutoShardedBot):
         self._to_show: dict[str, Update] = {}  # the newest update of each session to show
         self._editing: set[str] = set()  # sessions whose message is being edited
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
+        self._picture_bytes: dict[str, bytes | None] = {}  # by `what`, for this knowledge
 
     @property
     def engine(self) -> SessionEngine:
@@ -243,17 +244,22 @@ class MassageBot(commands.AutoShardedBot):
 
     async def picture(self, draw: Callable[[], Path | None], what: str) -> bytes | None:
         """The PNG `draw` returns the path of, drawn (or found in the cache) and read in a
-        thread; None when there is none, or when that failed (logged: send it without)."""
+        thread, then kept in memory under `what`; None when there is none, or when that
+        failed (logged: send it without)."""
+        if what in self._picture_bytes:
+            return self._picture_bytes[what]
 
         def read() -> bytes | None:
             path = draw()
             return None if path is None else path.read_bytes()
 
         try:  # one drawing thread: a picture is drawn once, and memory stays in one arena
-            return await asyncio.get_running_loop().run_in_executor(self._pictures, read)
+            png = await asyncio.get_running_loop().run_in_executor(self._pictures, read)
         except OSError as error:
             log.warning("no picture for %s: %s", what, error)
             return None
+        self._picture_bytes[what] = png
+        return png
 
     async def step_picture(self, update: Update) -> bytes | None:
         """The picture of the step `update` shows; none for the summary, nor for a step the
@@ -300,6 +306,7 @@ class MassageBot(commands.AutoShardedBot):
         async with self._reload_lock:
             knowledge, assistant = await asyncio.to_thread(self._load_assistant)
             self.knowledge, self.assistant = knowledge, assistant
+            self._picture_bytes.clear()
             self.engine.knowledge, self.engine.asker = knowledge, assistant
             log.info("reloaded the knowledge from %s", self.knowledge_dir)
             return knowledge
