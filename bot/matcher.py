@@ -249,13 +249,13 @@ class Matcher:
         query_text = " ".join(terms)
         scored: dict[str, tuple[float, Phrasing]] = {}
         in_entry: dict[str, float] = {}
+        idf = self.idf.__getitem__
         for index in candidates:
             phrasing = self._phrasings[index]
             entry_id = phrasing.entry_id
             if entry_id not in in_entry:
-                vocabulary = self._entry_vocabulary[entry_id]
-                in_entry[entry_id] = sum(self.idf[t] for t in vocabulary & query)
-            shared = sum(self.idf[t] for t in phrasing.terms & query)
+                in_entry[entry_id] = sum(map(idf, self._entry_vocabulary[entry_id] & query))
+            shared = sum(map(idf, phrasing.terms & query))
             coverage = shared / phrasing.weight
             entry_share = ENTRY_SHARE * in_entry[entry_id]
             explained = (entry_share + (1 - ENTRY_SHARE) * shared) / query_weight
