@@ -10,7 +10,7 @@ from bot.knowledge import Safety
 from bot.matcher import Normaliser
 
 EXTRA_WORDS_IN_WINDOW = 3  # "pain in my chest" still matches the trigger "chest pain"
-NEGATIONS = frozenset({"no", "not", "without"})  # right before a trigger: "no injury"
+NEGATIONS = frozenset({"no", "not", "without", "nothing"})  # right before: "no injury"
 
 
 @dataclass(frozen=True)
@@ -18,13 +18,13 @@ class _Trigger:
     stems: tuple[str, ...]
     entry: Safety
 
-    def fires(self, positions: dict[str, list[int]]) -> bool:
-        """Whether all the trigger's words stand close together in the message."""
+    def fires(self, positions: dict[str, list[int]], negated: set[int]) -> bool:
+        """Whether all the trigger's words stand close together in the message, the first
+        not at a position in `negated` (right after "no", "not" ...)."""
         if any(stem not in positions for stem in self.stems):
             return False
         window = len(self.stems) + EXTRA_WORDS_IN_WINDOW
         first, *others = self.stems
-        negated = {p + 1 for word in NEGATIONS for p in positions.get(word, ())}
         return any(
             all(any(abs(q - p) < window for q in positions[other]) for other in others)
             for p in positions[first]
@@ -37,12 +37,14 @@ class RedFlags:
 
     A trigger fires when all of its words (stop words too: "throw up" is not "throw")
     stand within a few words of each other in the message, in any order, with typos
-    and word endings forgiven as in matching, unless "no", "not" or "without" comes
-    right before it ("no injury"). The longest trigger that fires wins.
+    and word endings forgiven as in matching, unless "no", "not", "without" or
+    "nothing" comes right before it ("no injury", "nothing sharp"). The longest trigger
+    that fires wins.
     """
 
     def __init__(self, entries: Sequence[Safety], normaliser: Normaliser) -> None:
         self._normaliser = normaliser
+        self._negations = {normaliser.stem(word) for word in NEGATIONS}
         triggers = [
             _Trigger(tuple(normaliser.stems(trigger)), entry)
             for entry in entries
@@ -61,4 +63,5 @@ class RedFlags:
             (found for stem in positions for found in self._by_first_stem.get(stem, ())),
             key=lambda found: found[0],
         )
-        return next((t.entry for _, t in candidates if t.fires(positions)), None)
+        negated = {p + 1 for stem in self._negations for p in positions.get(stem, ())}
+        return next((t.entry for _, t in candidates if t.fires(positions, negated)), None)

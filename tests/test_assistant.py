@@ -71,7 +71,8 @@ def test_a_question_after_a_story(assistant: Assistant) -> None:
 @pytest.mark.parametrize(
     "question",
     ["help me with my taxes", "what's on tv", "asdkjh qwpeoiru zxmn", "best pizza in town?",
-     "?", "ok", "hi", "thanks", "k", "", "   ", "no", "nope", "idk", "not really", "done"],
+     "?", "ok", "hi", "thanks", "k", "", "   ", "no", "nope", "idk", "not really", "done",
+     "good night everyone", "good morning"],
 )
 def test_off_topic_and_empty_get_the_fallback(assistant: Assistant, question: str) -> None:
     reply = assistant.ask(question)
@@ -88,6 +89,7 @@ def test_off_topic_and_empty_get_the_fallback(assistant: Assistant, question: st
         ("i got a sharp stabbing pain when you pressed", "sharp-pain"),
         ("he says his chest hurts", "chest-pain"),
         ("feeling dizzy after the massage, more pressure next time?", "dizziness"),
+        ("got rear ended last week and my neck is stiff, massage ok?", "recent-injury"),
     ],
 )
 def test_red_flags_win_over_technique(assistant: Assistant, question: str, expected: str) -> None:
@@ -192,6 +194,7 @@ def test_a_broken_knowledge_dir_is_reported_not_raised(tmp_path: Path) -> None:
         "no injury or anything, her lower back is just stiff from standing",
         "my java code throws an exception",
         "how long do i boil an egg for",
+        "she said nothing sharp, just achy the next day",
         "is it ok to massage over clothes",
     ],
 )
