@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)
-	@if [ -n "$$DISCORD_TOKEN" ] || grep -qs '^DISCORD_TOKEN=.' .env; then \
+	@if [ -n "$$DISCORD_TOKEN" ] || grep -Eqs '^(export )?DISCORD_TOKEN=.' .env; then \
 		$(BIN)/massage-bot run; \
 	else \
 		echo "No DISCORD_TOKEN set: starting the terminal console. Set DISCORD_TOKEN (or put it in .env) to run on Discord."; \
