@@ -71,6 +71,7 @@ def test_a_question_after_a_story(assistant: Assistant) -> None:
 @pytest.mark.parametrize(
     "question",
     ["help me with my taxes", "what's on tv", "asdkjh qwpeoiru zxmn", "best pizza in town?",
+     "how do i check my tyre pressure", "how do i knead bread dough",
      "?", "ok", "hi", "thanks", "k", "", "   ", "no", "nope", "idk", "not really", "done",
      "good night everyone", "good morning"],
 )
