@@ -3,7 +3,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean discord-api
+
+DISCORD_API_SPEC := https://raw.githubusercontent.com/discord/discord-api-spec/main
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +30,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_matcher.py
-	$(BIN)/python benchmarks/bench_sessions.py
-	$(BIN)/python benchmarks/bench_discord.py
+	$(BIN)/python -m benchmarks.bench_matcher
+	$(BIN)/python -m benchmarks.bench_sessions
+	$(BIN)/python -m benchmarks.bench_discord
+
+discord-api:
+	curl -fsSL $(DISCORD_API_SPEC)/specs/openapi.json -o tests/e2e/discord-api/openapi.json
+	curl -fsSL $(DISCORD_API_SPEC)/LICENSE -o tests/e2e/discord-api/LICENSE
 
 clean:
 	rm -rf $(VENV) build *.egg-info

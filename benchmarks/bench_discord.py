@@ -1,6 +1,6 @@
 """Load benchmark: many people using the bot at once through the fake Discord.
 
-Starts the fake Discord (tests/e2e/fake_discord.py) with 50 servers, runs the real bot
+Starts the fake Discord (tests.e2e.fake_discord) with 50 servers, runs the real bot
 as its own process (`massage-bot run`, pointed at the fake by DISCORD_API_BASE and
 DISCORD_GATEWAY_URL, with a fresh store file), and lets 1,000 partner sessions play at
 once: each giver starts a routine with a partner, then giver and receiver take turns
@@ -14,7 +14,7 @@ under 150 MB. The harness keeps every call the fake records, so it turns its own
 collector off: its pauses (up to 250 ms late in a run) would otherwise be counted as the
 bot's.
 
-    .venv/bin/python benchmarks/bench_discord.py [--sessions 1000] [--servers 50]
+    .venv/bin/python -m benchmarks.bench_discord [--sessions 1000] [--servers 50]
 """
 
 from __future__ import annotations
@@ -33,10 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-
-from fake_discord import Channel, FakeDiscord, Interaction, User  # noqa: E402
+from tests.e2e.fake_discord import Channel, FakeDiscord, Interaction, User
 
 GOAL_P99_MS = 50.0
 GOAL_MEMORY_MB = 150.0

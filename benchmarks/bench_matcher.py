@@ -1,6 +1,6 @@
 """Matcher speed: latency per question, knowledge base load time, cold one-shot `ask`.
 
-Run with `make bench` or `.venv/bin/python benchmarks/bench_matcher.py`. Not a test:
+Run with `make bench` or `.venv/bin/python -m benchmarks.bench_matcher`. Not a test:
 it prints figures to compare with the goals in the README.
 """
 

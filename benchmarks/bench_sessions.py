@@ -5,7 +5,7 @@ Starts the sessions (each one written to a real SQLite file), then sends random 
 on and timers fire. Prints the time per command (p50, p99), the time per timer sweep,
 and the resident memory. Goals: p99 under 2 ms per command, under 100 MB in all.
 
-    .venv/bin/python benchmarks/bench_sessions.py [--sessions 10000] [--commands 20000]
+    .venv/bin/python -m benchmarks.bench_sessions [--sessions 10000] [--commands 20000]
 """
 
 from __future__ import annotations

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kb_helpers import problems_for, write
 
 from bot.__main__ import main
 from bot.body import BodyMap
 from bot.knowledge import default_knowledge_dir, load_knowledge
+from tests.kb_helpers import problems_for, write
 
 BODY = """\
 back:

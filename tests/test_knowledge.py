@@ -7,10 +7,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from kb_helpers import problems_for, write
 
 from bot.__main__ import main
 from bot.knowledge import load_knowledge
+from tests.kb_helpers import problems_for, write
 
 GOOD_FAQ = """\
 - id: how-long

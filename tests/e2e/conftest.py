@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Generator, Iterator
+from pathlib import Path
 from typing import Any
 
 import discord
 import pytest
 import yarl
-from fake_discord import FakeDiscord
+
+from bot.client import MassageBot
+from bot.knowledge import load_knowledge
+from bot.pictures import PICTURES_VARIABLE
+from tests.e2e.fake_discord import FakeDiscord
+from tests.e2e.massage_world import MUSCLE, MUSCLE_COUNT, PRESSURE_FAQ, TECHNIQUES
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -82,3 +88,37 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         if isinstance(fake, FakeDiscord) and fake.refusals:
             pytest.fail("Discord would have refused:\n" + "\n".join(map(str, fake.refusals)),
                         pytrace=False)
+
+
+@pytest.fixture
+def bot_knowledge(knowledge_dir: Path) -> Path:
+    """The tests' tiny knowledge (the `tiny` routine: 4 steps of 150 s, the second on the
+    left side and the third on the right; a numbness red flag; an oil FAQ) plus a
+    more-pressure FAQ, two techniques that tie and 30 muscles."""
+    with (knowledge_dir / "faq.yaml").open("a", encoding="utf-8") as faq:
+        faq.write(PRESSURE_FAQ)
+    (knowledge_dir / "techniques.yaml").write_text(TECHNIQUES, encoding="utf-8")
+    muscles = "".join(MUSCLE.format(n=n) for n in range(MUSCLE_COUNT))
+    (knowledge_dir / "muscles.yaml").write_text(muscles, encoding="utf-8")
+    return knowledge_dir
+
+
+@pytest.fixture
+def make_bot(
+    bot_knowledge: Path, db_path: Path, clock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """A new bot process on the same store file and clock (call it again to restart),
+    drawing its pictures into the test's own directory."""
+    monkeypatch.setenv(PICTURES_VARIABLE, str(tmp_path / "pictures"))
+
+    def make(**options: Any) -> MassageBot:
+        return MassageBot(load_knowledge(bot_knowledge), db_path=db_path, clock=clock, **options)
+
+    return make
+
+
+@pytest.fixture
+async def bot(fake: FakeDiscord, make_bot: Any) -> AsyncIterator[MassageBot]:
+    massage_bot = make_bot()
+    async with fake.run(massage_bot):
+        yield massage_bot

@@ -16,7 +16,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / ".." / "shared" / "discord-api" / "openapi.json"
+SPEC_PATH = Path(__file__).with_name("discord-api") / "openapi.json"
 
 Errors = dict[str, Any]
 """Discord's nested error shape: ``{"data": {"content": {"_errors": [{code, message}]}}}``."""

@@ -40,7 +40,8 @@ from typing import Any, TypeVar
 
 import discord
 from aiohttp import WSMsgType, web
-from discord_spec import DiscordSpec, load_spec, reasons
+
+from tests.e2e.discord_spec import DiscordSpec, load_spec, reasons
 
 log = logging.getLogger(__name__)
 

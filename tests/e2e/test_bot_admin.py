@@ -6,20 +6,12 @@ import asyncio
 import socket
 from pathlib import Path
 
-import massage_world
 import pytest
-from fake_discord import FakeDiscord
-from massage_world import ephemeral_text, slash, text_of
 
 from bot.__main__ import main
 from bot.client import MassageBot
-
-# the fixtures of massage_world
-bot, bot_knowledge, make_bot = (
-    massage_world.bot,
-    massage_world.bot_knowledge,
-    massage_world.make_bot,
-)
+from tests.e2e.fake_discord import FakeDiscord
+from tests.e2e.massage_world import ephemeral_text, slash, text_of
 
 
 async def test_only_curators_see_the_admin_commands(fake: FakeDiscord, bot: MassageBot) -> None:

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import discord
-import massage_world
-from fake_discord import FakeDiscord
-from massage_world import KNOT, ephemeral_text, press, slash, text_of
 
 from bot.client import Cooldown, MassageBot
-
-# the fixtures of massage_world
-bot, bot_knowledge, make_bot = (
-    massage_world.bot,
-    massage_world.bot_knowledge,
-    massage_world.make_bot,
-)
+from tests.e2e.fake_discord import FakeDiscord
+from tests.e2e.massage_world import KNOT, ephemeral_text, press, slash, text_of
 
 SUBCOMMANDS = {
     "ask", "start", "stop", "pause", "resume", "next", "back", "routines", "muscle",

@@ -14,17 +14,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import massage_world
 import pytest
-from fake_discord import Call, FakeDiscord, Message
-from massage_world import press, slash, text_of
 
 from bot.client import MassageBot
 from bot.knowledge import default_knowledge_dir
 from bot.pictures import PICTURES_VARIABLE
-
-# the fixtures of massage_world
-bot_knowledge, make_bot = massage_world.bot_knowledge, massage_world.make_bot
+from tests.e2e.fake_discord import Call, FakeDiscord, Message
+from tests.e2e.massage_world import press, slash, text_of
 
 STEP_SECONDS = 200
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -8,18 +8,9 @@ from __future__ import annotations
 
 import re
 
-import massage_world
-from fake_discord import Call, FakeDiscord, Message
-from massage_world import ephemeral_text, press, slash, text_of
-
 from bot.client import MassageBot
-
-# the fixtures of massage_world
-bot, bot_knowledge, make_bot = (
-    massage_world.bot,
-    massage_world.bot_knowledge,
-    massage_world.make_bot,
-)
+from tests.e2e.fake_discord import Call, FakeDiscord, Message
+from tests.e2e.massage_world import ephemeral_text, press, slash, text_of
 
 STEP_SECONDS = 150
 

@@ -10,12 +10,13 @@ from typing import Any
 
 import aiohttp
 import discord
-import fake_discord
 import pytest
 from discord import app_commands
 from discord.ext import commands
-from discord_spec import load_spec, reasons
-from fake_discord import FakeDiscord
+
+from tests.e2e import fake_discord
+from tests.e2e.discord_spec import load_spec, reasons
+from tests.e2e.fake_discord import FakeDiscord
 
 FRUITS = [f"fruit {n:02d}" for n in range(40)]
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(32)
