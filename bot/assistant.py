@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.knowledge import Entry, KnowledgeBase, Muscle, Step
-from bot.matcher import Match, Matcher
+from bot.matcher import Match, Matcher, words_of
 from bot.reply import MAX_QUESTION_CHARS, Reply, StepContext, Suggestion
 from bot.safety import RedFlags
 
@@ -47,11 +47,11 @@ class Assistant:
     def __init__(self, kb: KnowledgeBase, settings: MatchSettings | None = None) -> None:
         self.kb = kb
         self.settings = settings or MatchSettings()
-        trigger_words = [t for entry in kb.red_flags for t in entry.triggers]
+        trigger_words = [t for entry in kb.red_flags for t in (*entry.triggers, *entry.unless)]
         self.matcher = Matcher(
             {entry.id: entry_phrasings(entry) for entry in kb.entries.values()},
             kb.synonyms,
-            extra_vocabulary=[w for t in trigger_words for w in t.split()],
+            extra_vocabulary=[w for t in trigger_words for w in words_of(t)],
         )
         self.red_flags = RedFlags(kb.red_flags, self.matcher.normaliser)
         self.fallback_text = self._fallback_text()

@@ -84,16 +84,25 @@ class Faq(_AnsweredEntry):
 
 
 class Safety(_AnsweredEntry):
-    """A safety note. Red flags carry trigger words and are checked before matching."""
+    """A safety note. Red flags carry trigger words and are checked before matching.
+
+    A trigger is words that stand close together ("sharp pain"), or such parts joined
+    by " ... " that must all come up in the message ("diabetic ... numb feet").
+    `unless` holds words that, in the trigger's sentence, say it is not a red flag
+    after all ("years ago" for a surgery).
+    """
 
     kind: Literal["safety"] = "safety"
     red_flag: bool = False
     triggers: tuple[Phrasing, ...] = ()
+    unless: tuple[Phrasing, ...] = ()
 
     @model_validator(mode="after")
     def _red_flags_have_triggers(self) -> Safety:
         if self.red_flag and not self.triggers:
             raise ValueError("a red flag needs at least one trigger")
+        if self.unless and not self.red_flag:
+            raise ValueError("only a red flag has `unless` words")
         return self
 
 

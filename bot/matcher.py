@@ -51,6 +51,7 @@ _CONTRACTIONS = (("can't", "can not"), ("won't", "will not"), ("n't", " not"), (
 _TYPED_NEGATION = re.compile(
     r"\b(do|does|did|is|are|was|were|should|would|could|ca|wo|have|has)nt\b"
 )
+_OPENED_NEGATION = {"ca": "can", "wo": "will"}  # typed "cant" is "can not", as "can't" is
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 MIN_CORRECTABLE_LENGTH = 5
@@ -72,7 +73,10 @@ def words_of(text: str) -> list[str]:
     text = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
     for contraction, opened in _CONTRACTIONS:
         text = text.replace(contraction, opened)
-    return _WORD.findall(_TYPED_NEGATION.sub(r"\1 not", text))
+    opened = _TYPED_NEGATION.sub(
+        lambda m: f"{_OPENED_NEGATION.get(m[1], m[1])} not", text
+    )
+    return _WORD.findall(opened)
 
 
 def sentences_of(text: str) -> list[str]:

@@ -7,28 +7,67 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.knowledge import Safety
-from bot.matcher import Normaliser
+from bot.matcher import Normaliser, sentences_of
 
 EXTRA_WORDS_IN_WINDOW = 3  # "pain in my chest" still matches the trigger "chest pain"
-NEGATIONS = frozenset({"no", "not", "without", "nothing"})  # right before: "no injury"
+PARTS_WINDOW = 16  # "diabetic ... feet": the parts of a trigger at most this many words apart
+PART_SEPARATOR = "..."
+NEGATIONS = frozenset({"no", "not", "never", "without", "nothing", "nor", "avoid", "prevent"})
+NEGATION_REACH = 2  # "no real sharp pain", "not feeling numb": the next words, up to this many
+SCOPE_ENDS = frozenset(
+    "but and though although except yet now then however still so because".split()
+)  # "not dizzy but chest pain": the negation stops at "but"
+DOUBLE_NEGATIONS = frozenset({"not", "never", "unable", "cannot", "hardly", "barely"})
+DOUBLE_NEGATION_REACH = 4  # "can't walk without sharp pain": the pain is there
+WISHES = frozenset({"want", "wish", "like"})  # "don't want him feeling sick": reaches further
+WISH_REACH = 5
+
+Positions = dict[str, list[int]]
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    """Words that must stand close together, in any order. A phrase that says "not"
+    itself ("can't grip") is never negated."""
+
+    stems: tuple[str, ...]
+    negative: bool = False
+
+    def places(self, positions: Positions, negated: set[int]) -> list[int]:
+        """Where the phrase is in the message (its first word's positions), leaving out
+        places where any of its words is negated."""
+        if any(stem not in positions for stem in self.stems):
+            return []
+        if self.negative:
+            negated = set()
+        window = len(self.stems) + EXTRA_WORDS_IN_WINDOW
+        first, *others = self.stems
+        return [
+            p
+            for p in positions[first]
+            if p not in negated
+            and all(
+                any(abs(q - p) < window and q not in negated for q in positions[other])
+                for other in others
+            )
+        ]
 
 
 @dataclass(frozen=True)
 class _Trigger:
-    stems: tuple[str, ...]
+    parts: tuple[_Phrase, ...]
     entry: Safety
+    size: int  # words in all; the longest trigger that fires wins
 
-    def fires(self, positions: dict[str, list[int]], negated: set[int]) -> bool:
-        """Whether all the trigger's words stand close together in the message, the first
-        not at a position in `negated` (right after "no", "not" ...)."""
-        if any(stem not in positions for stem in self.stems):
-            return False
-        window = len(self.stems) + EXTRA_WORDS_IN_WINDOW
-        first, *others = self.stems
+    def fires(self, positions: Positions, negated: set[int], excused: set[int]) -> bool:
+        """Whether every part is in the message, the parts near each other, outside the
+        positions `excused` by the entry's `unless` words."""
+        first, *others = (
+            [p for p in part.places(positions, negated) if p not in excused] for part in self.parts
+        )
         return any(
-            all(any(abs(q - p) < window for q in positions[other]) for other in others)
-            for p in positions[first]
-            if p not in negated
+            all(any(abs(q - p) <= PARTS_WINDOW for q in places) for places in others)
+            for p in first
         )
 
 
@@ -37,31 +76,88 @@ class RedFlags:
 
     A trigger fires when all of its words (stop words too: "throw up" is not "throw")
     stand within a few words of each other in the message, in any order, with typos
-    and word endings forgiven as in matching, unless "no", "not", "without" or
-    "nothing" comes right before it ("no injury", "nothing sharp"). The longest trigger
-    that fires wins.
+    and word endings forgiven as in matching; a trigger of parts ("diabetic ... feet")
+    when every part does, the parts within a sentence or two of each other. It does not
+    fire when a negation comes just before it in the same sentence with nothing like
+    "but" between ("no injury", "not feeling numb", "nothing sharp"); "without" negates
+    only when the person says the sign is absent ("can't walk without sharp pain" says
+    the pain is there). Nor does it fire in a sentence holding one of the entry's
+    `unless` words ("years ago"). The longest trigger that fires wins.
     """
 
     def __init__(self, entries: Sequence[Safety], normaliser: Normaliser) -> None:
         self._normaliser = normaliser
         self._negations = {normaliser.stem(word) for word in NEGATIONS}
-        triggers = [
-            _Trigger(tuple(normaliser.stems(trigger)), entry)
-            for entry in entries
-            for trigger in entry.triggers
-        ]
-        ordered = sorted((t for t in triggers if t.stems), key=lambda t: -len(t.stems))
+        self._scope_ends = {normaliser.stem(word) for word in SCOPE_ENDS}
+        self._double_negations = {normaliser.stem(word) for word in DOUBLE_NEGATIONS}
+        self._without = normaliser.stem("without")
+        self._wishes = {normaliser.stem(word) for word in WISHES}
+        self._unless = {
+            entry.id: [self._phrase(words) for words in entry.unless] for entry in entries
+        }
+        triggers = []
+        for entry in entries:
+            for trigger in entry.triggers:
+                parts = tuple(self._phrase(part) for part in trigger.split(PART_SEPARATOR))
+                if all(part.stems for part in parts):
+                    size = sum(len(part.stems) for part in parts)
+                    triggers.append(_Trigger(parts, entry, size))
+        triggers.sort(key=lambda t: -t.size)
         self._by_first_stem: dict[str, list[tuple[int, _Trigger]]] = defaultdict(list)
-        for rank, trigger in enumerate(ordered):
-            self._by_first_stem[trigger.stems[0]].append((rank, trigger))
+        for rank, trigger in enumerate(triggers):
+            self._by_first_stem[trigger.parts[0].stems[0]].append((rank, trigger))
+
+    def _phrase(self, words: str) -> _Phrase:
+        stems = tuple(self._normaliser.stems(words))
+        return _Phrase(stems, negative=any(stem in self._negations for stem in stems))
 
     def check(self, message: str) -> Safety | None:
-        positions: dict[str, list[int]] = defaultdict(list)
-        for index, stem in enumerate(self._normaliser.stems(message)):
-            positions[stem].append(index)
+        positions: Positions = defaultdict(list)
+        negated: set[int] = set()
+        sentences: list[range] = []
+        offset = 0
+        for sentence in sentences_of(message):
+            stems = self._normaliser.stems(sentence)
+            for index, stem in enumerate(stems):
+                positions[stem].append(offset + index)
+            negated |= {offset + index for index in self._negated(stems)}
+            sentences.append(range(offset, offset + len(stems)))
+            offset += len(stems) + EXTRA_WORDS_IN_WINDOW  # phrases do not span sentences
         candidates = sorted(
             (found for stem in positions for found in self._by_first_stem.get(stem, ())),
             key=lambda found: found[0],
         )
-        negated = {p + 1 for stem in self._negations for p in positions.get(stem, ())}
-        return next((t.entry for _, t in candidates if t.fires(positions, negated)), None)
+        excused: dict[str, set[int]] = {}
+        for _, trigger in candidates:
+            entry_id = trigger.entry.id
+            if entry_id not in excused:
+                excused[entry_id] = self._excused(entry_id, positions, sentences)
+            if trigger.fires(positions, negated, excused[entry_id]):
+                return trigger.entry
+        return None
+
+    def _excused(self, entry_id: str, positions: Positions, sentences: list[range]) -> set[int]:
+        """The positions of the sentences that hold one of the entry's `unless` words."""
+        found = {p for phrase in self._unless[entry_id] for p in phrase.places(positions, set())}
+        return {p for sentence in sentences if any(f in sentence for f in found) for p in sentence}
+
+    def _negated(self, stems: list[str]) -> set[int]:
+        """The positions in one sentence that a negation before them covers."""
+        covered: set[int] = set()
+        for index, stem in enumerate(stems):
+            if stem not in self._negations or self._says_present(stems, index):
+                continue
+            wish = index + 1 < len(stems) and stems[index + 1] in self._wishes
+            reach = WISH_REACH if wish else NEGATION_REACH
+            for after in range(index + 1, min(index + 1 + reach, len(stems))):
+                if stems[after] in self._scope_ends:
+                    break
+                covered.add(after)
+        return covered
+
+    def _says_present(self, stems: list[str], index: int) -> bool:
+        """Whether "without" at `index` follows a negation: "can't sit without pain"."""
+        if stems[index] != self._without:
+            return False
+        before = stems[max(index - DOUBLE_NEGATION_REACH, 0) : index]
+        return any(stem in self._double_negations for stem in before)
