@@ -19,12 +19,27 @@ fake and points discord.py at it)::
 
 Add to the world (``add_user``, ``add_guild``, ``add_role``, ``add_member``) before the bot
 logs in: the gateway sends it at IDENTIFY.
+
+Discord can be made to fail on purpose (see "faults" in :class:`FakeDiscord`): a route answers
+an error, a rate limit or late (``fail``, ``rate_limit``, ``delay``), a response waits until
+the test lets it go (``hold``), an interaction expires (``callback_too_late``, ``expire``), the
+gateway drops (``close_gateway``, ``request_reconnect``, ``invalidate_session``), and moderators
+delete messages and channels or take permissions away (``delete_message``, ``delete_channel``,
+``set_permissions``)::
+
+    edit = "/channels/{channel_id}/messages/{message_id}"   # Discord's path template
+    fault = fake.fail("PATCH", edit, 403, code=50013)       # the next edit: Missing Permissions
+    with pytest.raises(discord.Forbidden):
+        await message.edit(content="...")
+    assert fault.fired == 1 and fake.calls[-1].fault is fault
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import http
 import itertools
 import json
 import logging
@@ -36,9 +51,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import discord
+import pytest
 from aiohttp import WSMsgType, web
 
 from tests.e2e.discord_spec import DiscordSpec, load_spec, reasons
@@ -79,6 +95,32 @@ BOT_PERMISSIONS = EVERYONE_PERMISSIONS | discord.Permissions(
 ).value
 ALL_PERMISSIONS = discord.Permissions.all().value
 ADMINISTRATOR = discord.Permissions(administrator=True).value
+VIEW_CHANNEL = discord.Permissions(view_channel=True).value
+SEND_MESSAGES = discord.Permissions(send_messages=True).value
+ATTACH_FILES = discord.Permissions(attach_files=True).value
+READ_MESSAGE_HISTORY = discord.Permissions(read_message_history=True).value
+MANAGE_MESSAGES = discord.Permissions(manage_messages=True).value
+
+ERROR_MESSAGES = {
+    10003: "Unknown Channel",
+    10008: "Unknown Message",
+    10015: "Unknown Webhook",
+    10062: "Unknown interaction",
+    20028: "This channel has hit the write rate limit.",
+    40060: "Interaction has already been acknowledged.",
+    50001: "Missing Access",
+    50013: "Missing Permissions",
+    50027: "Invalid Webhook Token",
+    50035: "Invalid Form Body",
+}
+"""Discord's messages for the JSON error codes a fault is most likely to need."""
+
+RateLimitScope = Literal["user", "shared", "global"]
+GUILDS = 1 << 0
+FATAL_CLOSE_CODES = {4004, 4010, 4011, 4012, 4013, 4014}
+"""Gateway close codes after which a client must not reconnect."""
+NEW_SESSION_CLOSE_CODES = {4007, 4009}
+"""Gateway close codes after which a client must IDENTIFY again (no RESUME)."""
 
 
 def _now() -> str:
@@ -148,6 +190,9 @@ class Channel:
     name: str
     guild: Guild | None = None
     recipient: User | None = None
+    overwrites: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    """Permission overwrites by role or user id: (type 0 role / 1 member, allow, deny)."""
+    deleted: bool = False
 
     @property
     def mention(self) -> str:
@@ -158,9 +203,12 @@ class Channel:
             assert self.recipient is not None
             return {"id": str(self.id), "type": 1, "recipients": [self.recipient.payload()],
                     "last_message_id": None, "flags": 0}
+        overwrites = [{"id": str(target), "type": kind, "allow": str(allow), "deny": str(deny)}
+                      for target, (kind, allow, deny) in self.overwrites.items()]
+        position = self.guild.channels.index(self) if self in self.guild.channels else 0
         return {
             "id": str(self.id), "type": 0, "name": self.name, "guild_id": str(self.guild.id),
-            "position": self.guild.channels.index(self), "permission_overwrites": [],
+            "position": position, "permission_overwrites": overwrites,
             "nsfw": False, "topic": None, "parent_id": None, "last_message_id": None,
             "rate_limit_per_user": 0, "flags": 0,
         }
@@ -183,6 +231,26 @@ class Member:
         for role in self.roles:
             value |= role.permissions
         return ALL_PERMISSIONS if value & ADMINISTRATOR else value
+
+    def permissions_in(self, channel: Channel) -> int:
+        """Permissions in ``channel``: @everyone's, then the roles', then the member's own
+        overwrite, as Discord computes them."""
+        value = self.permissions
+        if value & ADMINISTRATOR:
+            return value
+        overwrites = channel.overwrites
+        if self.guild.id in overwrites:
+            _, allow, deny = overwrites[self.guild.id]
+            value = (value & ~deny) | allow
+        allow = deny = 0
+        for role in self.roles:
+            if role.id in overwrites:
+                allow, deny = allow | overwrites[role.id][1], deny | overwrites[role.id][2]
+        value = (value & ~deny) | allow
+        if self.user.id in overwrites:
+            _, allow, deny = overwrites[self.user.id]
+            value = (value & ~deny) | allow
+        return value
 
     def payload(self, *, with_user: bool = True) -> Json:
         data: Json = {
@@ -270,9 +338,14 @@ class Call:
     """The path template from Discord's API description, if the path is in it."""
     status: int = 0
     response: Any = None
+    """The JSON answer (text for a non-JSON one, None for 204)."""
+    fault: Fault | None = None
+    """The fault rule that caught this request, if one did."""
+    received: float = field(default_factory=time.monotonic)
 
     def __str__(self) -> str:
-        return f"{self.method} {self.path} -> {self.status}"
+        caught = f" (fault: {self.fault})" if self.fault else ""
+        return f"{self.method} {self.path} -> {self.status}{caught}"
 
 
 @dataclass
@@ -391,6 +464,8 @@ class Interaction:
     original: Message | None = None
     """The response message (a component's message after an update)."""
     followups: list[Message] = field(default_factory=list)
+    expired: bool = False
+    """Set by :meth:`FakeDiscord.expire`: the token is dead."""
 
     async def response(self, timeout: float = INTERACTION_DEADLINE) -> Call:
         """The bot's callback (``call.json`` is its body: ``{"type": 4, "data": {...}}``)."""
@@ -402,6 +477,122 @@ class Interaction:
             ) from None
 
 
+@dataclass(eq=False, repr=False)
+class Fault:
+    """A rule that makes Discord misbehave on matching requests (made by
+    :meth:`FakeDiscord.fail`, ``rate_limit``, ``delay``, ``hold`` and ``callback_too_late``).
+
+    A request is caught by the first rule, in the order they were made, whose method and path
+    match and which has not fired ``times`` times yet. A caught request waits for the rule's
+    gate (a hold) and its ``delay``, then gets the rule's error without its effect (nothing is
+    created or edited; ``applied=True`` performs it first), or, without an error status, the
+    normal answer. The request is in ``fake.calls`` with ``call.fault`` set. A request real
+    Discord refuses (a bad token, a body breaking a limit) is refused before any rule sees it.
+    """
+
+    method: str
+    """An HTTP method, or ``*`` for any."""
+    path: str
+    status: int | None
+    """The error status, or None to answer normally (late, or once released)."""
+    body: Json | str | None = None
+    times: int | None = 1
+    delay: float = 0.0
+    retry_after: float | None = None
+    scope: RateLimitScope = "user"
+    applied: bool = False
+    where: Callable[[Call], bool] | None = None
+    gate: asyncio.Event | None = None
+    fired: int = 0
+    """How many requests this rule caught."""
+    calls: list[Call] = field(default_factory=list)
+    _regex: re.Pattern[str] = field(default=re.compile(""), repr=False)
+    _owner: FakeDiscord | None = field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        answer = "hold" if self.gate else (self.status or f"delay {self.delay}s")
+        times = "always" if self.times is None else f"{self.fired}/{self.times}"
+        return f"{self.method} {self.path} -> {answer} ({times})"
+
+    def __repr__(self) -> str:
+        return f"<Fault {self}>"
+
+    @property
+    def active(self) -> bool:
+        """Whether it may still catch a request."""
+        return self._owner is not None and (self.times is None or self.fired < self.times)
+
+    def matches(self, call: Call) -> bool:
+        return (
+            self.active and self.method in ("*", call.method)
+            and self._regex.fullmatch(call.path) is not None
+            and (self.where is None or self.where(call))
+        )
+
+    def remove(self) -> None:
+        """Stop catching requests, and let held ones go."""
+        self.release()
+        if self._owner is not None:
+            self._owner.faults.remove(self)
+            self._owner = None
+
+    def release(self) -> None:
+        """Let the requests a hold caught (and any it catches later) go on."""
+        if self.gate is not None:
+            self.gate.set()
+
+    async def wait(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Wait until this rule has caught ``count`` requests (for a hold: they are waiting)."""
+        owner = self._owner
+        if owner is None:
+            raise RuntimeError(f"fault {self} was removed")
+        await owner._until(lambda: True if self.fired >= count else None, timeout,
+                           f"{count} requests caught by {self}")
+
+    def _response(self) -> web.Response:
+        """Discord's error answer, rate limit headers and all."""
+        assert self.status is not None
+        if isinstance(self.body, str):  # an HTML page from Cloudflare, not Discord's JSON
+            return web.Response(status=self.status, text=self.body, content_type="text/html")
+        headers = {"Content-Type": "application/json", "Via": "1.1 google"}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(max(1, int(-(-self.retry_after // 1))))
+        if self.status == 429 and self.scope == "global":
+            headers |= {"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"}
+        elif self.status == 429:
+            assert self.retry_after is not None
+            bucket = hashlib.sha1(f"{self.method} {self.path}".encode()).hexdigest()[:16]
+            headers |= {
+                "X-RateLimit-Limit": "5",
+                "X-RateLimit-Remaining": "0" if self.scope == "user" else "4",
+                "X-RateLimit-Reset": f"{time.time() + self.retry_after:.3f}",
+                "X-RateLimit-Reset-After": f"{self.retry_after:.3f}",
+                "X-RateLimit-Bucket": bucket, "X-RateLimit-Scope": self.scope,
+            }
+        return web.Response(status=self.status, body=json.dumps(self.body).encode(),
+                            headers=headers)
+
+
+@dataclass
+class GatewayEvent:
+    """Something that happened on a shard's gateway connection, in ``fake.gateway_log``.
+
+    ``what`` is what the bot sent (``IDENTIFY``, ``RESUME``), what the fake answered
+    (``READY``, ``RESUMED``, ``INVALID_SESSION``), what the fake did on a test's request
+    (``CLOSE`` with its close code, ``RECONNECT``), or ``DISCONNECT`` (the bot closed, with its
+    code).
+    """
+
+    shard_id: int
+    what: str
+    detail: Any = None
+    """The close code, the replayed events' count (RESUMED), or the d of INVALID_SESSION."""
+
+    def __str__(self) -> str:
+        detail = "" if self.detail is None else f" {self.detail}"
+        return f"shard {self.shard_id}: {self.what}{detail}"
+
+
 class FakeDiscord:
     """Discord's REST API and gateway on 127.0.0.1, for one test."""
 
@@ -411,11 +602,19 @@ class FakeDiscord:
         token: str = "fake-bot-token",
         privileged_intents: int = 0,
         validate: bool = True,
+        rate_limit_headers: bool = False,
     ) -> None:
         """``privileged_intents`` are the ones enabled for the application (none by default,
         like a new application); a bot asking for others is closed with 4014 as on Discord.
-        ``validate=False`` skips the schema checks (for load tests)."""
+        ``validate=False`` skips the schema checks (for load tests).
+
+        ``rate_limit_headers=True`` (also settable later) adds Discord's ``X-RateLimit-*``
+        headers to every answer, with a bucket that is never exhausted. Without them discord.py
+        sends one request per bucket (a route and its channel, guild or webhook) at a time;
+        with them it sends several at once after the bucket's first answer, as against Discord.
+        """
         self.token = token
+        self.rate_limit_headers = rate_limit_headers
         self.privileged_intents = privileged_intents
         self.spec: DiscordSpec | None = load_spec() if validate else None
         self._ids = itertools.count(int(time.time() * 1000) - DISCORD_EPOCH_MS)
@@ -434,6 +633,9 @@ class FakeDiscord:
         self.refusals: list[Refusal] = []
         self.unhandled: list[Call] = []
         """Requests to routes the fake does not serve (answered 404)."""
+        self.faults: list[Fault] = []
+        """Fault rules not removed (spent ones too), in the order they catch requests."""
+        self.gateway_log: list[GatewayEvent] = []
         self._sessions: dict[int, _Session] = {}
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -519,9 +721,11 @@ class FakeDiscord:
         await web.SockSite(self._runner, sock).start()
 
     async def stop(self) -> None:
-        """Close the gateway sessions and the server."""
+        """Release held requests, close the gateway sessions and the server."""
+        self.clear_faults()
         for session in list(self._sessions.values()):
-            await session.ws.close(code=1001)
+            if session.ws is not None and not session.ws.closed:
+                await session.ws.close(code=1001)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -604,7 +808,7 @@ class FakeDiscord:
         have received their guilds."""
 
         def ready() -> bool | None:
-            sessions = [s for s in self._sessions.values() if s.ready]
+            sessions = [s for s in self._sessions.values() if s.ready and s.connected]
             if not sessions:
                 return None
             wanted = set(range(sessions[0].shard_count) if shard_ids is None else shard_ids)
@@ -677,6 +881,248 @@ class FakeDiscord:
     async def dispatch(self, event: str, data: Json, *, guild: Guild | None = None) -> None:
         """Send a gateway event to the session holding ``guild`` (shard 0 without one)."""
         await self._session_for(guild).dispatch(event, data)
+
+    # --- faults: Discord failing on purpose --------------------------------------------------
+
+    def fail(
+        self, method: str, path: str | re.Pattern[str], status: int, *, code: int | None = None,
+        message: str | None = None, body: Json | str | None = None, times: int | None = 1,
+        delay: float = 0.0, retry_after: float | None = None, scope: RateLimitScope = "user",
+        applied: bool = False, where: Callable[[Call], bool] | None = None,
+    ) -> Fault:
+        """Answer the next ``times`` matching requests (None: until removed) with ``status``
+        and Discord's ``{"message", "code"}`` body, without their effect.
+
+        ``path`` is matched against the whole request path without ``/api/v10``: Discord's path
+        template, where ``{name}`` stands for one segment and the rest is literal
+        (``"/channels/{channel_id}/messages/{message_id}"``, or
+        ``f"/channels/{channel.id}/messages/{{message_id}}"`` for one channel), or a compiled
+        regex. ``code`` takes its message from :data:`ERROR_MESSAGES` unless ``message`` is
+        given; without a code the body is Discord's generic ``{"message": "503: Service
+        Unavailable", "code": 0}``. ``body`` replaces the JSON body (a string is sent as an HTML
+        page, as Cloudflare's 502 or ban pages, without the ``Via`` header). ``delay`` seconds
+        pass before the answer; ``applied=True`` performs the request's effect first (Discord
+        did it, but answered an error). A 429 is Discord's rate limit (see :meth:`rate_limit`).
+        ``where`` narrows the match (``where=lambda call: call.json["content"] == "x"``).
+        """
+        if not 400 <= status <= 599:
+            raise ValueError(f"a fault answers an error status, not {status}")
+        if status == 429:
+            retry_after = 1.0 if retry_after is None else retry_after
+            text = "The resource is being rate limited." if scope == "shared" else (
+                "You are being rate limited.")
+            answer: Json = {"message": message or text, "retry_after": retry_after,
+                            "global": scope == "global"}
+            if code is not None:
+                answer["code"] = code
+        else:
+            generic = f"{status}: {http.HTTPStatus(status).phrase}"
+            text = ERROR_MESSAGES.get(code, generic) if code else generic
+            answer = {"message": message or text, "code": code or 0}
+        return self._add_fault(Fault(
+            method, str(path), status, body if body is not None else answer, times, delay,
+            retry_after, scope, applied, where,
+        ), path)
+
+    def rate_limit(
+        self, method: str, path: str | re.Pattern[str], retry_after: float = 0.05, *,
+        scope: RateLimitScope = "user", code: int | None = None, times: int | None = 1,
+        where: Callable[[Call], bool] | None = None,
+    ) -> Fault:
+        """Answer the next ``times`` matching requests 429, as Discord does when a rate limit
+        is exceeded: ``Retry-After`` and the ``X-RateLimit-*`` headers (``Remaining: 0``,
+        ``Scope`` user or shared; ``X-RateLimit-Global: true`` for scope global) and the body
+        ``{"message": "You are being rate limited.", "retry_after": ..., "global": ...}``.
+        discord.py waits ``retry_after`` seconds and sends the request again."""
+        return self.fail(method, path, 429, code=code, times=times, retry_after=retry_after,
+                         scope=scope, where=where)
+
+    def delay(
+        self, method: str, path: str | re.Pattern[str], seconds: float, *,
+        times: int | None = 1, where: Callable[[Call], bool] | None = None,
+    ) -> Fault:
+        """Serve the next ``times`` matching requests normally, but only after ``seconds``:
+        their effect and answer come after those of later, faster requests."""
+        return self._add_fault(Fault(method, str(path), None, None, times, seconds,
+                                     where=where), path)
+
+    def hold(
+        self, method: str, path: str | re.Pattern[str], *, times: int | None = 1,
+        where: Callable[[Call], bool] | None = None,
+    ) -> Fault:
+        """Keep the next ``times`` matching requests waiting, without their effect, until
+        ``release()``; ``await hold.wait()`` waits until one arrived. Two holds on one route
+        catch its next two requests one each, so releasing the second first makes Discord
+        serve them in the other order."""
+        return self._add_fault(Fault(method, str(path), None, None, times,
+                                     where=where, gate=asyncio.Event()), path)
+
+    def callback_too_late(
+        self, after: float = INTERACTION_DEADLINE, *, applied: bool = False,
+        times: int | None = 1, where: Callable[[Call], bool] | None = None,
+    ) -> Fault:
+        """The next ``times`` interaction callbacks reach Discord past the interaction's 3 s:
+        after ``after`` seconds they are answered 404 10062 Unknown interaction, and the user
+        sees "The application did not respond". With ``applied=True`` the response was shown
+        (the callback's effect happens), yet the bot is answered 10062 all the same: from the
+        bot's side the two cases look alike."""
+        return self.fail("POST", "/interactions/{interaction_id}/{token}/callback", 404,
+                         code=10062, delay=after, applied=applied, times=times, where=where)
+
+    def expire(self, interaction: Interaction) -> None:
+        """``interaction``'s token dies now: its callback is answered 404 10062 Unknown
+        interaction and its follow-ups and edits 401 50027 Invalid Webhook Token (as after the
+        3 s, or the 15 minutes once acknowledged)."""
+        interaction.expired = True
+
+    def clear_faults(self) -> None:
+        """Remove every fault rule, letting held requests go."""
+        for fault in list(self.faults):
+            fault.remove()
+
+    def _add_fault(self, fault: Fault, path: str | re.Pattern[str]) -> Fault:
+        if fault.times is not None and fault.times < 1:
+            raise ValueError("times must be at least 1, or None for always")
+        if isinstance(path, re.Pattern):
+            fault._regex = path
+        else:
+            parts = re.split(r"(\{\w+\})", path)
+            fault._regex = re.compile("".join(
+                "[^/]+" if part.startswith("{") else re.escape(part) for part in parts
+            ))
+        fault._owner = self
+        self.faults.append(fault)
+        return fault
+
+    async def _serve_fault(
+        self, fault: Fault, call: Call, serve: Callable[[], Awaitable[web.Response]]
+    ) -> web.Response:
+        """Answer ``call``, caught by ``fault``."""
+        log.info("fault %s caught %s %s", fault, call.method, call.path)
+        if fault.gate is not None:
+            await fault.gate.wait()
+        if fault.status is None:
+            await asyncio.sleep(fault.delay)
+            return await serve()
+        if fault.applied:
+            await serve()
+        await asyncio.sleep(fault.delay)
+        return fault._response()
+
+    # --- faults: the gateway -----------------------------------------------------------------
+
+    async def close_gateway(
+        self, code: int = 4000, *, shard_id: int = 0, resumable: bool | None = None
+    ) -> None:
+        """Close shard ``shard_id``'s gateway connection with ``code``; 1006 drops the TCP
+        connection without a close frame, as a network failure. The session stays resumable
+        (events meanwhile are replayed on RESUME) unless ``resumable=False`` or the code asks
+        for a new session (4007, 4009) or is fatal (4004, 4010-4014). discord.py reconnects at
+        once and RESUMEs (IDENTIFYing after Discord refuses the RESUME); after a fatal code it
+        stops."""
+        session = self._connected(shard_id)
+        if resumable is None:
+            resumable = code not in FATAL_CLOSE_CODES | NEW_SESSION_CLOSE_CODES
+        ws, session.ws, session.resumable = session.ws, None, resumable
+        assert ws is not None
+        if not resumable:
+            del self._sessions[shard_id]
+        self.gateway_log.append(GatewayEvent(shard_id, "CLOSE", code))
+        self._notify()
+        if code == 1006:
+            if session.transport is not None:
+                session.transport.abort()
+        else:
+            await ws.close(code=code, message=b"closed by the fake Discord")
+
+    async def request_reconnect(self, *, shard_id: int = 0) -> None:
+        """Send op 7 Reconnect: the bot closes the connection and RESUMEs on a new one."""
+        session = self._connected(shard_id)
+        self.gateway_log.append(GatewayEvent(shard_id, "RECONNECT"))
+        await session.send({"op": 7, "d": None})
+
+    async def invalidate_session(self, *, shard_id: int = 0, resumable: bool = False) -> None:
+        """Send op 9 Invalid Session: with ``resumable=False`` the session is gone and the bot
+        IDENTIFYs again (a new READY); with True it reconnects and RESUMEs."""
+        session = self._connected(shard_id)
+        if not resumable:
+            session.resumable = False
+            del self._sessions[shard_id]
+            self._notify()
+        self.gateway_log.append(GatewayEvent(shard_id, "INVALID_SESSION", resumable))
+        await session.send({"op": 9, "d": resumable})
+
+    async def wait_for_gateway(
+        self, what: str, *, shard_id: int = 0, since: int = 0, timeout: float = 5.0
+    ) -> GatewayEvent:
+        """The first :class:`GatewayEvent` ``what`` of ``shard_id`` in ``gateway_log`` from
+        index ``since`` on (``since=len(fake.gateway_log)`` for new ones)."""
+
+        def find() -> GatewayEvent | None:
+            return next((e for e in self.gateway_log[since:]
+                         if e.what == what and e.shard_id == shard_id), None)
+
+        return await self._until(find, timeout, f"gateway {what} on shard {shard_id}")
+
+    def _connected(self, shard_id: int) -> _Session:
+        session = self._sessions.get(shard_id)
+        if session is None or not session.connected:
+            raise RuntimeError(f"shard {shard_id} is not connected to the fake gateway")
+        return session
+
+    # --- what moderators do ------------------------------------------------------------------
+
+    async def delete_message(self, message: Message) -> None:
+        """Someone deletes ``message``: the bot gets MESSAGE_DELETE (as its intents allow;
+        never for an ephemeral one) and requests on it get 404 10008 Unknown Message."""
+        if not message.deleted:
+            message.deleted = True
+            await self._dispatch_message("MESSAGE_DELETE", message)
+
+    async def delete_channel(self, channel: Channel) -> None:
+        """Someone deletes guild channel ``channel`` and its messages: the bot gets
+        CHANNEL_DELETE, requests on the channel get 404 10003 Unknown Channel and those on its
+        messages through an interaction's webhook 404 10008 Unknown Message."""
+        guild = channel.guild
+        if guild is None:
+            raise ValueError("only guild channels can be deleted")
+        payload = channel.payload()
+        guild.channels.remove(channel)
+        del self.channels[channel.id]
+        channel.deleted = True
+        for message in self.messages.values():
+            if message.channel is channel:
+                message.deleted = True
+        session = self._sessions.get(self._shard_of(guild))
+        if session is not None and session.intents & GUILDS:
+            await session.dispatch("CHANNEL_DELETE", payload)
+
+    async def set_permissions(
+        self, channel: Channel, target: User | Role, *,
+        allow: discord.Permissions | int = 0, deny: discord.Permissions | int = 0,
+    ) -> None:
+        """Set ``channel``'s permission overwrite for ``target`` (a member, a role, or the
+        guild's @everyone role; ``allow=deny=0`` removes it) and send the bot CHANNEL_UPDATE.
+
+        For the bot's own REST requests the fake enforces VIEW_CHANNEL (403 50001 Missing
+        Access on every route of the channel), SEND_MESSAGES and ATTACH_FILES (403 50013
+        Missing Permissions on sending), MANAGE_MESSAGES (deleting others' messages) and
+        READ_MESSAGE_HISTORY (history comes back empty). As on Discord, without SEND_MESSAGES
+        the bot still edits and deletes its own messages (a ``fail(..., 403, code=50013)``
+        makes an edit fail), and interaction responses need no channel permission.
+        """
+        guild = channel.guild
+        if guild is None:
+            raise ValueError("DM channels have no permission overwrites")
+        allow = allow.value if isinstance(allow, discord.Permissions) else allow
+        deny = deny.value if isinstance(deny, discord.Permissions) else deny
+        if allow or deny:
+            channel.overwrites[target.id] = (int(isinstance(target, User)), allow, deny)
+        else:
+            channel.overwrites.pop(target.id, None)
+        session = self._sessions.get(self._shard_of(guild))
+        if session is not None and session.intents & GUILDS:
+            await session.dispatch("CHANNEL_UPDATE", channel.payload())
 
     # --- interactions ------------------------------------------------------------------------
 
@@ -785,7 +1231,9 @@ class FakeDiscord:
         self, kind: int, user: User, channel: Channel, data: Json, message: Message | None = None
     ) -> Interaction:
         guild = channel.guild
-        app_permissions = guild.member(self.bot).permissions if guild else BOT_PERMISSIONS
+        if channel.deleted:
+            raise ValueError(f"channel {channel.name!r} was deleted")
+        app_permissions = self._bot_permissions(channel) if guild else BOT_PERMISSIONS
         payload: Json = {
             "id": "", "application_id": str(self.bot.id), "type": kind, "token": "",
             "version": 1, "data": data, "channel_id": str(channel.id), "channel": channel.payload(),
@@ -937,7 +1385,7 @@ class FakeDiscord:
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        session = _Session(ws)
+        session = _Session(ws, request.transport)
         await session.send({"op": 10, "d": {"heartbeat_interval": 41250}})
         try:
             async for frame in ws:
@@ -949,17 +1397,32 @@ class FakeDiscord:
                         await session.send({"op": 11})
                     case 2:
                         await self._identify(session, message["d"])
-                    case 6:  # no resumable sessions: the client identifies again
-                        await session.send({"op": 9, "d": False})
+                    case 6:
+                        session = await self._resume(session, message["d"])
                     case 8:
                         await self._members_chunk(session, message["d"])
         finally:
-            if self._sessions.get(session.shard_id) is session:
-                del self._sessions[session.shard_id]
-                self._notify()
+            self._disconnected(session, ws)
         return ws
 
+    def _disconnected(self, session: _Session, ws: web.WebSocketResponse) -> None:
+        """Forget ``session`` when the bot closed it with 1000 or 1001 (which ends a session on
+        Discord) or it is not resumable; keep it for a RESUME otherwise."""
+        if self._sessions.get(session.shard_id) is not session:
+            return
+        if session.ws is ws:  # closed by the bot or the network, not by close_gateway
+            session.ws = None
+            self.gateway_log.append(GatewayEvent(session.shard_id, "DISCONNECT", ws.close_code))
+            if ws.close_code in (1000, 1001):
+                session.resumable = False
+        elif session.ws is not None:  # resumed on another connection meanwhile
+            return
+        if not session.resumable:
+            del self._sessions[session.shard_id]
+        self._notify()
+
     async def _identify(self, session: _Session, data: Json) -> None:
+        assert session.ws is not None
         if data.get("token") != self.token:
             await session.ws.close(code=4004, message=b"Authentication failed.")
             return
@@ -968,6 +1431,7 @@ class FakeDiscord:
             await session.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
         session.shard_id, session.shard_count = data.get("shard", [0, 1])
+        self.gateway_log.append(GatewayEvent(session.shard_id, "IDENTIFY"))
         self._sessions[session.shard_id] = session
         guilds = [g for g in self.guilds.values() if self._shard_of(g) == session.shard_id]
         await session.dispatch("READY", {
@@ -981,7 +1445,37 @@ class FakeDiscord:
             payload = guild.payload(self.bot, all_members=bool(session.intents & GUILD_MEMBERS))
             await session.dispatch("GUILD_CREATE", payload)
         session.ready = True
+        self.gateway_log.append(GatewayEvent(session.shard_id, "READY"))
         self._notify()
+
+    async def _resume(self, connection: _Session, data: Json) -> _Session:
+        """Take the RESUMEd session over on this connection and replay the events it missed;
+        answer op 9 (not resumable) for a session Discord no longer knows."""
+        assert connection.ws is not None
+        if data.get("token") != self.token:
+            await connection.ws.close(code=4004, message=b"Authentication failed.")
+            return connection
+        session = next((s for s in self._sessions.values()
+                        if s.session_id == data.get("session_id") and s.resumable), None)
+        self.gateway_log.append(GatewayEvent(
+            connection.shard_id if session is None else session.shard_id, "RESUME"))
+        if session is None:
+            self.gateway_log.append(GatewayEvent(connection.shard_id, "INVALID_SESSION", False))
+            await connection.send({"op": 9, "d": False})
+            return connection
+        previous, session.ws, session.transport = session.ws, connection.ws, connection.transport
+        if previous is not None:  # the old connection's end is not handled yet
+            self.gateway_log.append(
+                GatewayEvent(session.shard_id, "DISCONNECT", previous.close_code))
+            if not previous.closed:
+                await previous.close(code=4000)
+        missed = [p for p in session.history if p["s"] > (data.get("seq") or 0)]
+        for payload in missed:
+            await session.send(payload)
+        await session.dispatch("RESUMED", {})
+        self.gateway_log.append(GatewayEvent(session.shard_id, "RESUMED", len(missed)))
+        self._notify()
+        return session
 
     async def _members_chunk(self, session: _Session, data: Json) -> None:
         guild = self.guilds[int(data["guild_id"])]
@@ -1008,7 +1502,14 @@ class FakeDiscord:
                                              reasons(refused.body.get("errors", {}))))
                 log.warning("%s", self.refusals[-1])
         call.status = response.status
-        call.response = json.loads(response.body) if response.body else None
+        if not response.body:
+            call.response = None
+        elif response.content_type == "application/json":
+            call.response = json.loads(response.body)
+        else:
+            call.response = response.text
+        if self.rate_limit_headers and response.status != 429:
+            response.headers.update(_bucket_headers(call))
         self.calls.append(call)
         self._notify()
         return response
@@ -1020,10 +1521,21 @@ class FakeDiscord:
             if not webhook and request.headers.get("Authorization") != f"Bot {self.token}":
                 raise _Refused(401, 0, "401: Unauthorized")
             self._validate(call)
-            for method, pattern, handler in _ROUTES:
-                match = pattern.fullmatch(call.path)
-                if method == call.method and match:
-                    return await handler(self, call, **match.groupdict())
+        fault = next((f for f in self.faults if f.matches(call)), None)
+        if fault is None:
+            return await self._serve(call)
+        fault.fired += 1  # before any await: concurrent requests are caught by distinct rules
+        fault.calls.append(call)
+        call.fault = fault
+        self._notify()
+        return await self._serve_fault(fault, call, lambda: self._serve(call))
+
+    async def _serve(self, call: Call) -> web.Response:
+        """The answer of the route handler serving ``call``."""
+        for method, pattern, handler in _ROUTES:
+            match = pattern.fullmatch(call.path)
+            if method == call.method and match:
+                return await handler(self, call, **match.groupdict())
         self.unhandled.append(call)
         return _json({"message": "404: Not Found", "code": 0}, 404)
 
@@ -1037,11 +1549,22 @@ class FakeDiscord:
             if errors:
                 raise _Refused(400, 50035, "Invalid Form Body", errors)
 
-    def _channel(self, channel_id: str) -> Channel:
+    def _channel(self, channel_id: str, needed: int = 0) -> Channel:
+        """The channel, if the bot may see it and has the ``needed`` permissions in it."""
         channel = self.channels.get(_snowflake(channel_id))
         if channel is None:
             raise _Refused(404, 10003, "Unknown Channel", record=False)
+        have = self._bot_permissions(channel)
+        # answers a correct bot may get (a moderator changed the channel), not refusals
+        if not have & VIEW_CHANNEL:
+            raise _Refused(403, 50001, "Missing Access", record=False)
+        if have & needed != needed:
+            raise _Refused(403, 50013, "Missing Permissions", record=False)
         return channel
+
+    def _bot_permissions(self, channel: Channel) -> int:
+        guild = channel.guild
+        return ALL_PERMISSIONS if guild is None else guild.member(self.bot).permissions_in(channel)
 
     def _message(self, channel_id: str, message_id: str) -> Message:
         message = self.messages.get(_snowflake(message_id))
@@ -1054,6 +1577,8 @@ class FakeDiscord:
         interaction = self._by_token.get(token)
         if interaction is None or application_id != str(self.bot.id):
             raise _Refused(404, 10015, "Unknown Webhook")
+        if interaction.expired:
+            raise _Refused(401, 50027, "Invalid Webhook Token", record=False)
         return interaction
 
     def _guild(self, guild_id: str) -> Guild:
@@ -1166,9 +1691,13 @@ class FakeDiscord:
         interaction = self._by_token.get(token)
         if interaction is None or str(interaction.id) != interaction_id:
             raise _Refused(404, 10062, "Unknown interaction")
+        if interaction.expired:
+            raise _Refused(404, 10062, "Unknown interaction", record=False)
         if interaction.callback.done():
             raise _Refused(400, 40060, "Interaction has already been acknowledged.")
-        late = time.monotonic() - interaction.sent_at
+        if interaction.channel.deleted:
+            raise _Refused(404, 10003, "Unknown Channel", record=False)
+        late = call.received - interaction.sent_at
         if late > INTERACTION_DEADLINE:
             raise _Refused(404, 10062, f"Unknown interaction (acknowledged after {late:.1f}s)")
         body = call.json or {}
@@ -1214,6 +1743,8 @@ class FakeDiscord:
         interaction = self._webhook(application_id, token)
         if not interaction.callback.done():
             raise _Refused(404, 10015, "Unknown Webhook (the interaction is not acknowledged)")
+        if interaction.channel.deleted:
+            raise _Refused(404, 10003, "Unknown Channel", record=False)
         body = call.json or {}
         _require_content(body, call.files)
         original = interaction.original
@@ -1261,7 +1792,7 @@ class FakeDiscord:
 
     @_route("POST", "/channels/{channel_id}/messages")
     async def _send(self, call: Call, channel_id: str) -> web.Response:
-        channel = self._channel(channel_id)
+        channel = self._channel(channel_id, SEND_MESSAGES | (ATTACH_FILES if call.files else 0))
         body = call.json or {}
         _require_content(body, call.files)
         message = self._bot_message(channel, body, call.files)
@@ -1271,6 +1802,8 @@ class FakeDiscord:
     @_route("GET", "/channels/{channel_id}/messages")
     async def _history(self, call: Call, channel_id: str) -> web.Response:
         channel = self._channel(channel_id)
+        if not self._bot_permissions(channel) & READ_MESSAGE_HISTORY:
+            return _json([])
         before = int(call.query.get("before", 1 << 63))
         after = int(call.query.get("after", 0))
         found = [m for m in reversed(self.messages.values())
@@ -1282,9 +1815,13 @@ class FakeDiscord:
     @_route("PATCH", "/channels/{channel_id}/messages/{message_id}")
     @_route("DELETE", "/channels/{channel_id}/messages/{message_id}")
     async def _channel_message(self, call: Call, channel_id: str, message_id: str) -> web.Response:
+        channel = self._channel(channel_id)
         message = self._message(channel_id, message_id)
         if call.method == "PATCH" and message.author is not self.bot:
             raise _Refused(403, 50005, "Cannot edit a message authored by another user")
+        if call.method == "DELETE" and message.author is not self.bot:
+            self._channel(channel_id, MANAGE_MESSAGES)
+        assert channel is message.channel
         return await self._change(call, message)
 
     @_route("POST", "/channels/{channel_id}/typing")
@@ -1338,24 +1875,56 @@ class _Refused(Exception):
 
 
 class _Session:
-    """One gateway connection (one shard)."""
+    """One gateway session (one shard), on its current connection if it has one: dispatches
+    while it has none are kept and replayed on RESUME."""
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
-        self.ws = ws
+    def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None) -> None:
+        self.ws: web.WebSocketResponse | None = ws
+        self.transport = transport
         self.session_id = secrets.token_hex(16)
         self.shard_id = 0
         self.shard_count = 1
         self.intents = 0
         self.seq = 0
         self.ready = False
+        self.resumable = True
+        self.history: list[Json] = []
+
+    @property
+    def connected(self) -> bool:
+        return self.ws is not None and not self.ws.closed
 
     async def send(self, payload: Json) -> None:
-        if not self.ws.closed:
-            await self.ws.send_str(json.dumps(payload))
+        if self.ws is not None and not self.ws.closed:
+            with contextlib.suppress(ConnectionError):  # closing: replayed on RESUME
+                await self.ws.send_str(json.dumps(payload))
 
     async def dispatch(self, event: str, data: Json) -> None:
         self.seq += 1
-        await self.send({"op": 0, "t": event, "s": self.seq, "d": data})
+        payload = {"op": 0, "t": event, "s": self.seq, "d": data}
+        self.history.append(payload)
+        await self.send(payload)
+
+
+class _HurriedAsyncio:
+    """The asyncio module, with sleeps shortened by ``factor``."""
+
+    def __init__(self, factor: float) -> None:
+        self._factor = factor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, delay: float, result: T | None = None) -> T | None:
+        return await asyncio.sleep(delay * self._factor, result)
+
+
+def hurry_retries(monkeypatch: pytest.MonkeyPatch, factor: float = 0.01) -> None:
+    """Make discord.py's REST and webhook clients wait ``factor`` times as long between their
+    retries (1, 3, 5, 7 s after a 500, 502, 504 or 524; Retry-After after a 429), so a test
+    can let them run out."""
+    for module in (discord.http, discord.webhook.async_):
+        monkeypatch.setattr(module, "asyncio", _HurriedAsyncio(factor))
 
 
 def _snowflake(value: str) -> int:
@@ -1368,6 +1937,14 @@ def _require_content(body: Json, files: list[UploadedFile]) -> None:
     keys = ("content", "embeds", "components", "sticker_ids", "poll")
     if not files and not any(body.get(k) for k in keys):
         raise _Refused(400, 50006, "Cannot send an empty message")
+
+
+def _bucket_headers(call: Call) -> dict[str, str]:
+    """Discord's rate limit headers for a bucket that never runs out."""
+    bucket = hashlib.sha1(f"{call.method} {call.route or call.path}".encode()).hexdigest()[:16]
+    return {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "49",
+            "X-RateLimit-Reset": f"{time.time() + 1:.3f}", "X-RateLimit-Reset-After": "1.000",
+            "X-RateLimit-Bucket": bucket}
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

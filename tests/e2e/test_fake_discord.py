@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +20,9 @@ from tests.e2e.discord_spec import load_spec, reasons
 from tests.e2e.fake_discord import FakeDiscord
 
 FRUITS = [f"fruit {n:02d}" for n in range(40)]
+SEND = "/channels/{channel_id}/messages"
+EDIT = "/channels/{channel_id}/messages/{message_id}"
+CALLBACK = "/interactions/{interaction_id}/{token}/callback"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(32)
 BUTTON = {"type": 2, "style": 1, "label": "Next", "custom_id": "next"}
 
@@ -138,6 +142,9 @@ class DemoBot(commands.Bot):
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         self.errors.put_nowait(error)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """No 5 s pause before IDENTIFYing again: the fake has no identify rate limit."""
 
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot:
@@ -440,3 +447,398 @@ async def test_nothing_leaves_the_loopback_interface(
         await asyncio.get_running_loop().getaddrinfo("discord.com", 443)
     assert offline == ["lookup of discord.com"]
     offline.clear()
+
+
+# --- faults: Discord failing on purpose -------------------------------------------------------
+
+
+def text_channel(bot: DemoBot, channel: fake_discord.Channel) -> discord.TextChannel:
+    """The bot's view of a fake guild channel."""
+    found = bot.get_channel(channel.id)
+    assert isinstance(found, discord.TextChannel)
+    return found
+
+
+def edits_of(fake: FakeDiscord, message: discord.Message) -> list[fake_discord.Call]:
+    return fake.calls_to("PATCH", rf"/channels/\d+/messages/{message.id}")
+
+
+async def test_a_503_fails_an_edit_at_once_and_edits_nothing(
+    fake: FakeDiscord, bot: DemoBot
+) -> None:
+    sent = await text_channel(bot, fake.guild("Wellness").channel("general")).send("before")
+    unavailable = fake.fail("PATCH", EDIT, 503)
+    with pytest.raises(discord.DiscordServerError) as failed:
+        await sent.edit(content="after")
+    assert (failed.value.status, failed.value.text) == (503, "503: Service Unavailable")
+    assert fake.messages[sent.id].content == "before"
+    (edit,) = edits_of(fake, sent)  # discord.py does not retry a 503
+    assert edit.fault is unavailable and edit.status == 503
+    assert unavailable.fired == 1 and not unavailable.active and unavailable.calls == [edit]
+    await sent.edit(content="after")  # the fault fired its one time
+    assert fake.messages[sent.id].content == "after"
+
+
+async def test_a_refused_send_creates_no_message(fake: FakeDiscord, bot: DemoBot) -> None:
+    channel = text_channel(bot, fake.guild("Wellness").channel("general"))
+    before = len(fake.messages)
+    fake.fail("POST", SEND, 403, code=50013)
+    with pytest.raises(discord.Forbidden) as refused:
+        await channel.send("hello")
+    assert (refused.value.code, refused.value.text) == (50013, "Missing Permissions")
+    assert len(fake.messages) == before
+
+
+@pytest.mark.parametrize(("status", "code", "error", "text"), [
+    (403, 50013, discord.Forbidden, "Missing Permissions"),
+    (403, 50001, discord.Forbidden, "Missing Access"),
+    (404, 10008, discord.NotFound, "Unknown Message"),
+    (404, 10003, discord.NotFound, "Unknown Channel"),
+])
+async def test_discords_error_codes_reach_discord_py(
+    fake: FakeDiscord, bot: DemoBot, status: int, code: int, error: type[Exception], text: str
+) -> None:
+    sent = await text_channel(bot, fake.guild("Wellness").channel("general")).send("before")
+    fake.fail("PATCH", EDIT, status, code=code)
+    with pytest.raises(error) as failed:
+        await sent.edit(content="after")
+    assert isinstance(failed.value, discord.HTTPException)
+    assert (failed.value.status, failed.value.code, failed.value.text) == (status, code, text)
+    assert fake.messages[sent.id].content == "before"
+    assert fake.calls[-1].response == {"message": text, "code": code}
+
+
+async def test_discord_py_retries_500_502_and_webhook_503s_then_gives_up(
+    fake: FakeDiscord, bot: DemoBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_discord.hurry_retries(monkeypatch)  # its 1, 3, 5, 7 s waits in milliseconds
+    sent = await text_channel(bot, fake.guild("Wellness").channel("general")).send("before")
+    fake.fail("PATCH", EDIT, 500, times=2)
+    await sent.edit(content="third time lucky")
+    assert [c.status for c in edits_of(fake, sent)] == [500, 500, 200]
+    assert fake.messages[sent.id].content == "third time lucky"
+
+    cloudflare = "<html><head><title>502 Bad Gateway</title></head></html>"
+    bad_gateway = fake.fail("PATCH", EDIT, 502, body=cloudflare, times=None)
+    with pytest.raises(discord.DiscordServerError) as failed:
+        await sent.edit(content="never")
+    assert bad_gateway.fired == 5 and failed.value.text == cloudflare  # five tries in all
+    assert edits_of(fake, sent)[-1].response == cloudflare
+    bad_gateway.remove()
+    assert bad_gateway not in fake.faults and not any(f.active for f in fake.faults)
+    assert fake.messages[sent.id].content == "third time lucky"
+
+    # interaction webhooks retry every 5xx, 503 included
+    alice, general = fake.user("alice"), fake.guild("Wellness").channel("general")
+    original = "/webhooks/{application_id}/{token}/messages/@original"
+    fake.fail("PATCH", original, 503)
+    interaction = await fake.slash(alice, general, "demo", "tour")
+    await fake.wait_for_call("POST", rf"/webhooks/\d+/{interaction.token}",
+                             where=lambda c: c.json.get("content") == "done")
+    edits = fake.calls_to("PATCH", rf"/webhooks/\d+/{interaction.token}/messages/@original")
+    assert [c.status for c in edits] == [503, 200]
+    assert interaction.original is not None and interaction.original.content == "edited"
+
+
+async def test_a_429_is_waited_out_and_the_edit_lands(fake: FakeDiscord, bot: DemoBot) -> None:
+    sent = await text_channel(bot, fake.guild("Wellness").channel("general")).send("before")
+    limited = fake.rate_limit("PATCH", EDIT, retry_after=0.05)
+    start = time.monotonic()
+    await sent.edit(content="after the wait")
+    assert time.monotonic() - start >= 0.05
+    first, second = edits_of(fake, sent)
+    assert (first.status, first.fault, second.status, second.fault) == (429, limited, 200, None)
+    assert first.response == {
+        "message": "You are being rate limited.", "retry_after": 0.05, "global": False
+    }
+    assert fake.messages[sent.id].content == "after the wait"
+
+    # a global limit holds every request of the bot, then lets the waiting one through
+    fake.rate_limit("GET", "/users/{user_id}", retry_after=0.05, scope="global")
+    alice = fake.user("alice")
+    assert (await bot.fetch_user(alice.id)).name == "alice"
+    assert [c.status for c in fake.calls_to("GET", rf"/users/{alice.id}")] == [429, 200]
+
+    # a 429 without Discord's Via header is Cloudflare's ban page: discord.py gives up at once
+    fake.fail("GET", "/users/{user_id}", 429, body="<html>error 1015</html>")
+    with pytest.raises(discord.HTTPException) as banned:
+        await bot.fetch_user(alice.id)
+    assert banned.value.status == 429
+
+
+async def test_rate_limit_answers_have_discords_headers_and_body(fake: FakeDiscord) -> None:
+    fake.rate_limit("GET", "/users/@me", retry_after=1.5, code=20028)
+    fake.rate_limit("GET", "/users/@me", retry_after=0.25, scope="shared")
+    fake.rate_limit("GET", "/users/@me", retry_after=2.0, scope="global")
+    headers = {"Authorization": f"Bot {fake.token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        answers = []
+        for _ in range(3):
+            async with session.get(f"{fake.api_base}/users/@me") as answer:
+                answers.append((answer.status, answer.headers, await answer.json()))
+    (status, user, body), (_, shared, shared_body), (_, whole, global_body) = answers
+    assert status == 429 and user["Content-Type"] == "application/json" and user["Via"]
+    assert (user["Retry-After"], user["X-RateLimit-Remaining"], user["X-RateLimit-Scope"]) == (
+        "2", "0", "user")
+    assert float(user["X-RateLimit-Reset-After"]) == 1.5
+    assert float(user["X-RateLimit-Reset"]) == pytest.approx(time.time() + 1.5, abs=1)
+    assert user["X-RateLimit-Limit"] and user["X-RateLimit-Bucket"]
+    assert "X-RateLimit-Global" not in user
+    assert body == {"message": "You are being rate limited.", "retry_after": 1.5,
+                    "global": False, "code": 20028}
+    assert shared["X-RateLimit-Scope"] == "shared"
+    assert shared_body["message"] == "The resource is being rate limited."
+    assert (whole["X-RateLimit-Global"], whole["X-RateLimit-Scope"]) == ("true", "global")
+    assert "X-RateLimit-Bucket" not in whole and global_body["global"] is True
+
+
+async def test_fault_rules_match_by_method_path_and_where(fake: FakeDiscord, bot: DemoBot) -> None:
+    general, sessions = (fake.guild("Wellness").channel(n) for n in ("general", "sessions"))
+    channel = text_channel(bot, general)
+    only_x = fake.fail("POST", f"/channels/{general.id}/messages", 403, code=50013,
+                       times=None, where=lambda call: call.json["content"] == "x")
+    for _ in range(2):
+        with pytest.raises(discord.Forbidden):
+            await channel.send("x")
+    await channel.send("y")
+    await text_channel(bot, sessions).send("x")  # another channel
+    assert only_x.fired == 2 and only_x.active
+    only_x.remove()
+    await channel.send("x")
+
+    anything = fake.fail("*", re.compile(r"/channels/\d+(/.*)?"), 404, code=10003, times=None)
+    with pytest.raises(discord.NotFound):
+        await bot.fetch_channel(general.id)
+    with pytest.raises(discord.NotFound):
+        await channel.send("z")
+    fake.clear_faults()
+    assert not anything.active and fake.faults == []
+    assert (await bot.fetch_channel(general.id)).id == general.id
+    caught = [(c.method, c.fault) for c in fake.calls if c.fault]
+    assert caught == [("POST", only_x)] * 2 + [("GET", anything), ("POST", anything)]
+    with pytest.raises(ValueError):
+        fake.fail("GET", "/users/@me", 200)
+
+
+async def test_a_slow_answer_lets_a_later_edit_land_first(fake: FakeDiscord, bot: DemoBot) -> None:
+    general, sessions = (fake.guild("Wellness").channel(n) for n in ("general", "sessions"))
+    first = await text_channel(bot, general).send("first")
+    second = await text_channel(bot, sessions).send("second")
+    slow = fake.delay("PATCH", f"/channels/{{channel_id}}/messages/{first.id}", 0.2)
+    updates: list[int] = []
+
+    async def on_raw_message_edit(payload: discord.RawMessageUpdateEvent) -> None:
+        updates.append(payload.message_id)
+
+    bot.add_listener(on_raw_message_edit)
+    both = asyncio.create_task(bot.wait_for(
+        "raw_message_edit", check=lambda payload: payload.message_id == first.id, timeout=2.0))
+    early = asyncio.create_task(first.edit(content="sent first"))
+    await slow.wait()
+    await second.edit(content="sent second")
+    assert not early.done()
+    await early
+    assert [c.path for c in fake.calls if c.method == "PATCH"] == [
+        f"/channels/{sessions.id}/messages/{second.id}",
+        f"/channels/{general.id}/messages/{first.id}",
+    ]
+    await both
+    assert updates == [second.id, first.id]  # MESSAGE_UPDATE in the order Discord applied them
+
+
+async def test_held_answers_can_be_released_in_the_other_order(
+    fake: FakeDiscord, bot: DemoBot
+) -> None:
+    sent = await text_channel(bot, fake.guild("Wellness").channel("general")).send("zero")
+    # without rate limit headers discord.py sends one request of a bucket at a time
+    held = fake.hold("PATCH", EDIT)
+    first = asyncio.create_task(sent.edit(content="one"))
+    await held.wait()
+    second = asyncio.create_task(sent.edit(content="two"))
+    await asyncio.sleep(0.1)
+    assert edits_of(fake, sent) == []  # the second edit waits inside discord.py
+    held.release()
+    await asyncio.gather(first, second)
+    assert fake.messages[sent.id].content == "two"
+
+    # with them (as from Discord) it sends both at once, and Discord may serve them reversed
+    fake.rate_limit_headers = True
+    await sent.edit(content="zero")  # the bucket's first answer carries the headers
+    one, two = fake.hold("PATCH", EDIT), fake.hold("PATCH", EDIT)
+    first = asyncio.create_task(sent.edit(content="one"))
+    await one.wait()
+    second = asyncio.create_task(sent.edit(content="two"))
+    await two.wait()
+    two.release()
+    await second
+    assert fake.messages[sent.id].content == "two" and not first.done()
+    one.release()
+    await first
+    assert fake.messages[sent.id].content == "one"  # the earlier edit landed last
+
+
+async def test_two_presses_answered_in_the_other_order(fake: FakeDiscord, bot: DemoBot) -> None:
+    alice, bob = fake.user("alice"), fake.user("bob")
+    counted = await fake.slash(alice, fake.guild("Wellness").channel("general"), "demo", "count")
+    await counted.response()
+    assert counted.original is not None
+    first_hold, second_hold = fake.hold("POST", CALLBACK), fake.hold("POST", CALLBACK)
+    first = await fake.press(alice, counted.original, "Count 0")
+    await first_hold.wait()
+    second = await fake.press(bob, counted.original, "Count 0")
+    await second_hold.wait()
+    second_hold.release()
+    await second.response()
+    assert not first.callback.done()
+    first_hold.release()
+    await first.response()
+    answered = [c.path.split("/")[2] for c in fake.calls_to("POST", r"/interactions/.+")]
+    assert answered[-2:] == [str(second.id), str(first.id)]
+
+
+async def test_a_callback_reaching_discord_too_late_gets_10062(
+    fake: FakeDiscord, bot: DemoBot
+) -> None:
+    alice, general = fake.user("alice"), fake.guild("Wellness").channel("general")
+    late = fake.callback_too_late(after=0.05)
+    interaction = await fake.slash(alice, general, "demo", "ping")
+    error = await asyncio.wait_for(bot.errors.get(), 2.0)
+    assert isinstance(error.__cause__, discord.NotFound) and error.__cause__.code == 10062
+    assert error.__cause__.text == "Unknown interaction"
+    assert late.fired == 1 and not interaction.callback.done() and interaction.original is None
+
+    # the other case: the user saw the answer, yet the bot was told 10062
+    fake.callback_too_late(after=0.05, applied=True)
+    shown = await fake.slash(alice, general, "demo", "ping")
+    error = await asyncio.wait_for(bot.errors.get(), 2.0)
+    assert isinstance(error.__cause__, discord.NotFound) and error.__cause__.code == 10062
+    assert shown.original is not None and shown.original.content == "pong"
+
+
+async def test_an_expired_interaction_refuses_its_follow_ups(
+    fake: FakeDiscord, bot: DemoBot
+) -> None:
+    alice, general = fake.user("alice"), fake.guild("Wellness").channel("general")
+    followup = fake.hold("POST", "/webhooks/{application_id}/{token}")
+    interaction = await fake.slash(alice, general, "demo", "tour")  # defers, then follows up
+    await followup.wait()
+    fake.expire(interaction)
+    followup.release()
+    error = await asyncio.wait_for(bot.errors.get(), 2.0)
+    assert isinstance(error.__cause__, discord.HTTPException)
+    assert (error.__cause__.status, error.__cause__.code) == (401, 50027)
+    assert interaction.original is not None and interaction.original.loading
+
+
+async def test_deleted_messages_and_channels_are_gone_for_the_bot(
+    fake: FakeDiscord, bot: DemoBot
+) -> None:
+    wellness = fake.guild("Wellness")
+    general, sessions = wellness.channel("general"), wellness.channel("sessions")
+    sent = await text_channel(bot, general).send("soon gone")
+    deleted = asyncio.create_task(bot.wait_for("raw_message_delete", timeout=2.0))
+    await fake.delete_message(fake.messages[sent.id])
+    assert (await deleted).message_id == sent.id
+    with pytest.raises(discord.NotFound) as gone:
+        await sent.edit(content="edited")
+    assert gone.value.code == 10008
+
+    channel = text_channel(bot, sessions)
+    there = await channel.send("in a channel soon gone")
+    removed = asyncio.create_task(bot.wait_for("guild_channel_delete", timeout=2.0))
+    await fake.delete_channel(sessions)
+    assert (await removed).id == sessions.id and bot.get_channel(sessions.id) is None
+    for request in (channel.send("anyone?"), there.edit(content="edited")):
+        with pytest.raises(discord.NotFound) as unknown:
+            await request
+        assert unknown.value.code == 10003
+    with pytest.raises(ValueError, match="deleted"):
+        await fake.slash(fake.user("alice"), sessions, "demo", "ping")
+
+
+async def test_permission_overwrites_refuse_what_the_bot_may_no_longer_do(
+    fake: FakeDiscord, bot: DemoBot
+) -> None:
+    wellness, alice = fake.guild("Wellness"), fake.user("alice")
+    general = wellness.channel("general")
+    channel = text_channel(bot, general)
+    sent = await channel.send("before")
+    updated = asyncio.create_task(bot.wait_for("guild_channel_update", timeout=2.0))
+    await fake.set_permissions(general, fake.bot, deny=discord.Permissions(send_messages=True))
+    await updated
+    assert not channel.permissions_for(channel.guild.me).send_messages  # discord.py knows
+    with pytest.raises(discord.Forbidden) as refused:
+        await channel.send("hello")
+    assert (refused.value.code, refused.value.text) == (50013, "Missing Permissions")
+    await sent.edit(content="edited anyway")  # as on Discord: own messages stay editable
+    interaction = await fake.slash(alice, general, "demo", "ping")  # responses need no permission
+    await interaction.response()
+    assert not int(interaction.payload["app_permissions"]) & fake_discord.SEND_MESSAGES
+
+    await fake.set_permissions(general, wellness.everyone,
+                               deny=discord.Permissions(view_channel=True))
+    with pytest.raises(discord.Forbidden) as hidden:
+        await sent.edit(content="edited again")
+    assert (hidden.value.code, hidden.value.text) == (50001, "Missing Access")
+    await fake.set_permissions(general, wellness.everyone)  # no overwrites: as before
+    await fake.set_permissions(general, fake.bot)
+    assert general.overwrites == {}
+    await channel.send("back")
+
+
+# --- faults: the gateway ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [1000, 4000, 1006])
+async def test_a_dropped_gateway_is_resumed_and_missed_events_replayed(
+    fake: FakeDiscord, bot: DemoBot, code: int
+) -> None:
+    alice, general = fake.user("alice"), fake.guild("Wellness").channel("general")
+    since, start = len(fake.gateway_log), len(fake.calls)
+    resumed = asyncio.create_task(bot.wait_for("resumed", timeout=3.0))
+    await fake.close_gateway(code)
+    await fake.send_message(alice, general, f"{fake.bot.mention} are you there?")  # meanwhile
+    await resumed
+    reply = await fake.wait_for_call("POST", rf"/channels/{general.id}/messages", since=start)
+    assert reply.json["content"] == f"heard: {fake.bot.mention} are you there?"
+    assert [e.what for e in fake.gateway_log[since:]] == ["CLOSE", "RESUME", "RESUMED"]
+    assert fake.gateway_log[since].detail == code
+
+
+async def test_a_session_discord_forgot_makes_the_bot_identify_again(
+    fake: FakeDiscord, bot: DemoBot
+) -> None:
+    since = len(fake.gateway_log)
+    await fake.close_gateway(4009)  # session timed out
+    await fake.wait_for_gateway("READY", since=since)
+    assert [str(e) for e in fake.gateway_log[since:]] == [
+        "shard 0: CLOSE 4009", "shard 0: RESUME", "shard 0: INVALID_SESSION False",
+        "shard 0: IDENTIFY", "shard 0: READY",
+    ]
+    await fake.wait_until_ready()
+    interaction = await fake.slash(fake.user("alice"), fake.guild("Wellness").channel("general"),
+                                   "demo", "ping")
+    await interaction.response()
+
+
+async def test_reconnect_and_invalid_session_opcodes(fake: FakeDiscord, bot: DemoBot) -> None:
+    def since(start: int) -> list[str]:
+        return [e.what for e in fake.gateway_log[start:] if e.what != "DISCONNECT"]
+
+    start = len(fake.gateway_log)
+    await fake.request_reconnect()  # op 7: the bot closes and resumes
+    await fake.wait_for_gateway("RESUMED", since=start)
+    assert since(start) == ["RECONNECT", "RESUME", "RESUMED"]
+    assert fake_discord.GatewayEvent(0, "DISCONNECT", 4000) in fake.gateway_log[start:]
+
+    start = len(fake.gateway_log)
+    await fake.invalidate_session(resumable=True)  # op 9 true: resume
+    await fake.wait_for_gateway("RESUMED", since=start)
+    assert since(start) == ["INVALID_SESSION", "RESUME", "RESUMED"]
+
+    start = len(fake.gateway_log)
+    ready = asyncio.create_task(bot.wait_for("ready", timeout=3.0))
+    await fake.invalidate_session()  # op 9 false: a new session
+    await ready
+    assert since(start) == ["INVALID_SESSION", "IDENTIFY", "READY"]
+    await fake.wait_until_ready()
