@@ -4,24 +4,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.knowledge import Entry, KnowledgeBase, Muscle, Step
-from bot.matcher import Match, Matcher, words_of
-from bot.reply import MAX_QUESTION_CHARS, Reply, StepContext, Suggestion
+from bot.knowledge import Entry, KnowledgeBase, Muscle
+from bot.matcher import Match, Matcher, sentences_of, words_of
+from bot.reply import (
+    MAX_QUESTION_CHARS,
+    Reply,
+    StepContext,
+    Suggestion,
+    clock_text,
+    minutes_text,
+    split_lead,
+)
 from bot.safety import RedFlags
 
 MORE_PRESSURE_ID = "more-pressure"
 LESS_PRESSURE_ID = "less-pressure"
+SESSION_TIME_LEFT_ID = "session-time-left"
+SESSION_WHICH_STEP_ID = "session-which-step"
+SESSION_NEXT_STEP_ID = "session-next-step"
+SESSION_GO_BACK_ID = "session-go-back"
 
 
 @dataclass(frozen=True)
 class MatchSettings:
     """How sure the assistant must be. Scores are the matcher's 0 to 100.
 
-    `answer_threshold`: below it the bot does not answer (chosen on tests/eval/).
+    `answer_threshold`: below it the bot does not answer a short question (chosen on
+    tests/eval/); `long_answer_threshold` for a message of `long_terms` content words or
+    more, whose story the answer cannot all explain.
+    `ask_back_band`, `ask_back_lead`: a long message's best entry under the threshold by
+    at most the band, and ahead of the next by at least the lead, is offered back: "Did
+    you mean ...?" (a short question under the threshold shares too little to guess from).
     `clarify_margin`: entries this close to the best make the answer a `clarify`.
     """
 
     answer_threshold: float = 45.0
+    long_answer_threshold: float = 32.0
+    long_terms: int = 8
+    ask_back_band: float = 10.0
+    ask_back_lead: float = 10.0
     clarify_margin: float = 1.0
     max_suggestions: int = 3
 
@@ -57,38 +78,116 @@ class Assistant:
         self.fallback_text = self._fallback_text()
 
     def ask(self, question: str, context: StepContext | None = None) -> Reply:
-        """Answer `question`, inside a routine step when `context` is given."""
-        question = question.strip()
+        """Answer `question`, inside a routine step when `context` is given.
+
+        A red flag anywhere in the message wins. Otherwise the best entry answers when
+        it scores over the threshold; one clearly ahead but a little under it is offered
+        back ("Did you mean ...?"); near ties ask which one was meant. A message that
+        asks two things gets the main answer with the other offered as a suggestion.
+        """
+        question = question.strip()[-MAX_QUESTION_CHARS:]  # the question comes last
         red_flag = self.red_flags.check(question)  # the whole message: a red flag may come last
         if red_flag:
             return Reply(question, "safety", red_flag.text, red_flag.id, red_flag.title, 100.0)
-        matches = self.matcher.rank(question[-MAX_QUESTION_CHARS:])  # the question comes last
-        if not matches or matches[0].score < self.settings.answer_threshold:
-            best = matches[0].score if matches else 0.0
-            return Reply(question, "fallback", self.fallback_text, score=best)
+        matches = self.matcher.rank(question)
+        threshold = self._threshold(question)
+        each = self._each_question(question)
+        if not matches or matches[0].score < threshold:
+            if not each:
+                return self._unsure(question, matches, threshold)
+            matches = [each[0], *(m for m in matches if m.entry_id != each[0].entry_id)]
         best = matches[0]
-        step = self._step(context)
-        if step and best.entry_id in (MORE_PRESSURE_ID, LESS_PRESSURE_ID):
-            advice = step.more_pressure if best.entry_id == MORE_PRESSURE_ID else step.less_pressure
-            entry = self.kb.entries[best.entry_id]
-            return Reply(question, "answer", advice, entry.id, entry.title, best.score)
+        entry = self.kb.entries[best.entry_id]
+        live = self._from_session(best.entry_id, context)
+        if live is not None:
+            return Reply(question, "answer", live, entry.id, entry.title, best.score)
         close = self._close_to(best, matches)
         if len(close) > 1:
-            suggestions = tuple(
-                Suggestion(m.entry_id, self.kb.entries[m.entry_id].title, m.score) for m in close
-            )
+            suggestions = tuple(self._suggestion(m) for m in close)
             text = "Did you mean one of these?\n" + "\n".join(f"- {s.title}" for s in suggestions)
             return Reply(question, "clarify", text, score=best.score, suggestions=suggestions)
-        entry = self.kb.entries[best.entry_id]
-        return Reply(question, "answer", entry.text, entry.id, entry.title, best.score)
+        also = tuple(self._suggestion(m) for m in each if m.entry_id != best.entry_id)
+        also = also[: self.settings.max_suggestions]
+        return Reply(question, "answer", entry.text, entry.id, entry.title, best.score, also)
 
-    def _step(self, context: StepContext | None) -> Step | None:
-        if context is None:
+    def _is_long(self, question: str) -> bool:
+        return len(self.matcher.normaliser.terms(question)) >= self.settings.long_terms
+
+    def _threshold(self, question: str) -> float:
+        settings = self.settings
+        long = self._is_long(question)
+        return settings.long_answer_threshold if long else settings.answer_threshold
+
+    def _unsure(self, question: str, matches: list[Match], threshold: float) -> Reply:
+        """Under the threshold: ask back about an entry clearly ahead, else the fallback."""
+        if not matches:
+            return Reply(question, "fallback", self.fallback_text)
+        best, settings = matches[0], self.settings
+        runner_up = matches[1].score if len(matches) > 1 else 0.0
+        near = best.score >= threshold - settings.ask_back_band
+        near = near and best.score - runner_up >= settings.ask_back_lead
+        if near and self._is_long(question):
+            suggestion = self._suggestion(best)
+            text = f"Did you mean: {suggestion.title}?"
+            return Reply(question, "clarify", text, score=best.score, suggestions=(suggestion,))
+        return Reply(question, "fallback", self.fallback_text, score=best.score)
+
+    def _each_question(self, question: str) -> list[Match]:
+        """For a message asking several things, the best entry of each question that is
+        sure enough on its own, in the order asked, one per entry."""
+        if len(sentences_of(question)) < 2:
+            return []
+        found: dict[str, Match] = {}
+        for ranking in self.matcher.rank_each_question(question):
+            top = ranking[0] if ranking else None
+            if top is not None and top.score >= self.settings.answer_threshold:
+                found.setdefault(top.entry_id, top)
+        return list(found.values())
+
+    def _suggestion(self, match: Match) -> Suggestion:
+        return Suggestion(match.entry_id, self.kb.entries[match.entry_id].title, match.score)
+
+    def _from_session(self, entry_id: str, context: StepContext | None) -> str | None:
+        """For a question about the session itself or its pressure, asked inside a routine,
+        the answer from that routine and step; None for any other question."""
+        routine = self.kb.routines.get(context.routine_id) if context else None
+        if context is None or routine is None or not 0 <= context.step_index < len(routine.steps):
             return None
-        routine = self.kb.routines.get(context.routine_id)
-        if routine is None or not 0 <= context.step_index < len(routine.steps):
-            return None
-        return routine.steps[context.step_index]
+        index, steps = context.step_index, routine.steps
+        step, count = steps[index], len(steps)
+        if entry_id == MORE_PRESSURE_ID:
+            return step.more_pressure
+        if entry_id == LESS_PRESSURE_ID:
+            return step.less_pressure
+        later = sum(s.seconds for s in steps[index + 1 :])
+        if entry_id == SESSION_TIME_LEFT_ID:
+            if context.seconds_left is None:
+                return (
+                    f"Step {index + 1} of {count}, {step.title}, lasts "
+                    f"{clock_text(step.seconds)}; the steps after it take {minutes_text(later)}."
+                )
+            paused = " (the timer is paused)" if context.paused else ""
+            return (
+                f"{clock_text(context.seconds_left)} left on step {index + 1} of {count}, "
+                f"{step.title}{paused}; {minutes_text(context.seconds_left + later)} "
+                "to the end of the routine."
+            )
+        if entry_id == SESSION_WHICH_STEP_ID:
+            return f"You're on step {index + 1} of {count}: {step.title}.\n{step.text}"
+        if entry_id == SESSION_NEXT_STEP_ID:
+            if index == count - 1:
+                return f"This is the last step, {step.title}. After it, press Next to finish."
+            upcoming = steps[index + 1]
+            lead = split_lead(upcoming.text)[0]
+            return f"Next comes step {index + 2} of {count}: {upcoming.title}.\n{lead}"
+        if entry_id == SESSION_GO_BACK_ID:
+            if index == 0:
+                return "This is the first step: Back starts it again with a fresh timer."
+            return (
+                f"Press Back (or type back) to return to step {index} of {count}, "
+                f"{steps[index - 1].title}, with a fresh timer."
+            )
+        return None
 
     def _close_to(self, best: Match, matches: list[Match]) -> list[Match]:
         margin = self.settings.clarify_margin

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from bot.assistant import Assistant
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from bot.pictures import picture_for_step
-from bot.reply import Reply
+from bot.reply import Reply, clock_text
 from bot.sessions import NoSession, SessionEngine, SessionError, SessionView, Summary, Update
 from bot.store import Store, StoreError
 
@@ -46,6 +46,7 @@ Commands:
   next, back      move to the next or the previous step
   pause, resume   hold the timer, then carry on
   more, less      the receiver wants more or less pressure: advice for this step
+                  (right after a long answer, more shows the rest of it)
   stop            end the session with a summary
   routines        list the routines
   help            this list
@@ -74,12 +75,6 @@ def clock_from_environment() -> ScaledClock:
     if not math.isfinite(scale) or scale <= 0:
         raise ValueError(f"{TIME_SCALE_VARIABLE} must be a positive number, not {value!r}")
     return ScaledClock(scale)
-
-
-def clock_text(seconds: float) -> str:
-    """Seconds left as m:ss, rounded up so a step never shows 0:00 while it runs."""
-    whole = math.ceil(max(seconds, 0.0))
-    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def wrap(text: str, indent: str = "") -> str:
@@ -123,7 +118,13 @@ def render_summary(summary: Summary) -> str:
 
 
 def render_reply(reply: Reply) -> str:
-    return wrap(f"Safety first: {reply.text}" if reply.kind == "safety" else reply.text)
+    """The lead of a reply (`more` shows the rest), and what else the message asked."""
+    text = f"Safety first: {reply.lead}" if reply.kind == "safety" else reply.lead
+    if reply.rest:
+        text += " (more: the rest)"
+    if reply.kind == "answer" and reply.suggestions:
+        text += "\nYou also asked about: " + "; ".join(s.title for s in reply.suggestions) + "."
+    return wrap(text)
 
 
 def render_update(update: Update) -> str:
@@ -151,7 +152,7 @@ def render_update(update: Update) -> str:
     if update.kind == "paused":
         return f"Paused: {render_where(view)}. Type resume to carry on."
     if update.kind == "resumed":
-        return f"Resumed: {render_where(view)}."
+        return f"Resumed: {render_where(view)}.\n{wrap(view.step.text, '  ')}"
     if update.kind == "time_up":
         return "Time is up for the last step. Type next to finish (stop works too)."
     if update.kind == "existing":
@@ -173,6 +174,7 @@ class Console:
     def __init__(self, engine: SessionEngine, write: Callable[[str], None]) -> None:
         self.engine = engine
         self.write = write
+        self._rest = ""  # the rest of the last answer, for `more`
         self._marks_step: tuple[str, int, float | None] | None = None
         self._marks_unsaid: set[int] = set()
 
@@ -197,6 +199,10 @@ class Console:
         """Act on one line of input; False when the console should close."""
         command, _, argument = line.strip().partition(" ")
         command = command.lower()
+        rest, self._rest = self._rest, ""
+        if command == "more" and not argument and rest:
+            self.write(wrap(rest))
+            return True
         try:
             if command == "quit" and not argument:
                 await self.pause_for_later()
@@ -236,7 +242,10 @@ class Console:
             view = self.session
             self.write(render_where(view) if view else "No session: type start ROUTINE.")
         else:
-            self.show(await self.engine.ask(CONSOLE_PLACE, CONSOLE_USER, line))
+            update = await self.engine.ask(CONSOLE_PLACE, CONSOLE_USER, line)
+            self.show(update)
+            assert update.reply is not None
+            self._rest = update.reply.rest
 
     def _session_id(self) -> str:
         view = self.session

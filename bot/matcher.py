@@ -52,6 +52,7 @@ _TYPED_NEGATION = re.compile(
     r"\b(do|does|did|is|are|was|were|should|would|could|ca|wo|have|has)nt\b"
 )
 _OPENED_NEGATION = {"ca": "can", "wo": "will"}  # typed "cant" is "can not", as "can't" is
+_DRAWN_OUT = re.compile(r"([a-z])\1{2,}")  # "harderrr", "sooo", "owww": no word has 3 in a row
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 MIN_CORRECTABLE_LENGTH = 5
@@ -62,6 +63,13 @@ EXPLAINED_POWER = 0.7  # how much words the phrasing does not explain lower its 
 ENTRY_SHARE = 0.9  # words explained by the entry's other phrasings count this much
 UNKNOWN_WEIGHT = 1.2  # a word the knowledge base never uses, against the rarest it does
 FUZZ_WEIGHT = 0.1
+STORY_WEIGHT = 0.4  # the other sentences' words, when one question of several is ranked
+ASKING_WORDS = frozenset(
+    """
+    how what whats where wheres which who why when is are am can could should would
+    do does did will any anything tips tip ways advice help please pls plz need
+    """.split()
+)
 
 
 def _max_typo_distance(word: str) -> int:
@@ -69,8 +77,10 @@ def _max_typo_distance(word: str) -> int:
 
 
 def words_of(text: str) -> list[str]:
-    """Lower-case words of `text`, contractions opened ("don't" -> "do not")."""
+    """Lower-case words of `text`, contractions opened ("don't" -> "do not"), letters
+    drawn out for emphasis said once ("harderrr" -> "harder")."""
     text = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
+    text = _DRAWN_OUT.sub(r"\1", text)
     for contraction, opened in _CONTRACTIONS:
         text = text.replace(contraction, opened)
     opened = _TYPED_NEGATION.sub(
@@ -81,6 +91,27 @@ def words_of(text: str) -> list[str]:
 
 def sentences_of(text: str) -> list[str]:
     return [part for part in _SENTENCE_END.split(text.strip()) if part.strip()]
+
+
+def asking_sentences(sentences: list[str]) -> list[int]:
+    """The indexes of the sentences that ask something (a question mark, or a question or
+    request word first); the last sentence when none does."""
+    asking = [
+        index
+        for index, sentence in enumerate(sentences)
+        if sentence.rstrip().endswith("?") or (words_of(sentence) or [""])[0] in ASKING_WORDS
+    ]
+    return asking or [len(sentences) - 1]
+
+
+def _weights(sentences: list[list[str]], asking: int) -> dict[str, float]:
+    """Each term's weight: 1 in the asking sentence, `STORY_WEIGHT` only elsewhere."""
+    weights: dict[str, float] = {}
+    for index, terms in enumerate(sentences):
+        weight = 1.0 if index == asking else STORY_WEIGHT
+        for term in terms:
+            weights[term] = max(weights.get(term, 0.0), weight)
+    return weights
 
 
 class Normaliser:
@@ -218,48 +249,59 @@ class Matcher:
         return self.idf.get(term, 0.0) >= self.informative_idf
 
     def rank(self, question: str, limit: int = 5) -> list[Match]:
-        """The best entries for `question`, best first, one match per entry."""
-        sentences = [self.normaliser.terms(sentence) for sentence in sentences_of(question)]
-        whole = list(dict.fromkeys(term for terms in sentences for term in terms))
-        segments = [whole, *sentences] if len(sentences) > 1 else [whole]
-        best: dict[str, Match] = {}
-        for number, terms in enumerate(segments):
-            for match in self._rank_segment(terms, whole_message=number == 0):
-                if match.entry_id not in best or match.score > best[match.entry_id].score:
-                    best[match.entry_id] = match
-        return sorted(best.values(), key=lambda m: m.score, reverse=True)[:limit]
+        """The best entries for `question`, best first, one match per entry.
 
-    def _rank_segment(self, terms: list[str], whole_message: bool) -> list[Match]:
-        """Score every phrasing that shares an informative term with `terms` (or, for the
-        whole message, that is made only of its common words if it has no other).
-
-        coverage: the share of the phrasing's weight the question has;
-        explained: the share of the question's weight found in the phrasing and
-        in the entry's other phrasings. A phrasing scores coverage x explained^EXPLAINED_POWER.
+        A long message is matched as a whole, so that a question leaning on its story
+        ("how do I get rid of it?") takes its topic from the story, and a story about
+        bread dough keeps its "when do I stop kneading?" from passing for a massage
+        question.
         """
-        query = frozenset(terms)
-        informative = [t for t in terms if self.is_informative(t) and t not in WEAK_TERMS]
+        return self._rank_weighted(dict.fromkeys(self.normaliser.terms(question), 1.0))[:limit]
+
+    def rank_each_question(self, question: str, limit: int = 3) -> list[list[Match]]:
+        """For a message of several sentences, the ranking of each sentence that asks
+        something, its own words counting fully and the rest `STORY_WEIGHT`."""
+        sentences = sentences_of(question)
+        if len(sentences) < 2:
+            return [self.rank(question, limit)]
+        terms = [self.normaliser.terms(sentence) for sentence in sentences]
+        return [
+            self._rank_weighted(_weights(terms, index))[:limit]
+            for index in asking_sentences(sentences)
+        ]
+
+    def _rank_weighted(self, weights: dict[str, float]) -> list[Match]:
+        """Score every phrasing that shares an informative term with the question (or, when
+        it has none, that is made only of its common words), best entry first.
+
+        Each term counts its rarity (idf) times its weight in the question.
+        coverage: the share of the phrasing's weight the question has;
+        explained: the share of the question's weight found in the phrasing and in the
+        entry's other phrasings. A phrasing scores coverage x explained^EXPLAINED_POWER.
+        """
+        query = frozenset(weights)
+        informative = [t for t in weights if self.is_informative(t) and t not in WEAK_TERMS]
         if informative:
             candidates = {i for term in informative for i in self._postings.get(term, ())}
-        elif not whole_message:
-            return []
         else:  # only common words ("how do I give a massage"): phrasings made of them alone
-            common = [t for t in terms if t in self.idf]
+            common = [t for t in weights if t in self.idf]
             found = {i for term in common for i in self._postings.get(term, ())}
             candidates = {i for i in found if self._phrasings[i].terms <= query}
         if not candidates:
             return []
-        query_weight = sum(self.idf.get(t, self.unknown_weight) for t in terms)
-        query_text = " ".join(terms)
+        idf = self.idf
+        mass = {t: idf.get(t, self.unknown_weight) * w for t, w in weights.items()}
+        query_weight = sum(mass.values())
+        query_text = " ".join(t for t, w in weights.items() if w == 1.0)
         scored: dict[str, tuple[float, Phrasing]] = {}
         in_entry: dict[str, float] = {}
-        idf = self.idf.__getitem__
         for index in candidates:
             phrasing = self._phrasings[index]
             entry_id = phrasing.entry_id
             if entry_id not in in_entry:
-                in_entry[entry_id] = sum(map(idf, self._entry_vocabulary[entry_id] & query))
-            shared = sum(map(idf, phrasing.terms & query))
+                found = self._entry_vocabulary[entry_id] & query
+                in_entry[entry_id] = sum(map(mass.__getitem__, found))
+            shared = sum(map(mass.__getitem__, phrasing.terms & query))
             coverage = shared / phrasing.weight
             entry_share = ENTRY_SHARE * in_entry[entry_id]
             explained = (entry_share + (1 - ENTRY_SHARE) * shared) / query_weight
@@ -268,7 +310,7 @@ class Matcher:
             if current is None or score > current[0]:
                 scored[entry_id] = (score, phrasing)
         ordered = sorted(scored.values(), key=lambda found: found[0], reverse=True)[:20]
-        return [
+        matches = [
             Match(
                 entry_id=phrasing.entry_id,
                 score=min(
@@ -280,3 +322,4 @@ class Matcher:
             )
             for score, phrasing in ordered
         ]
+        return sorted(matches, key=lambda match: match.score, reverse=True)

@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 ReplyKind = Literal["answer", "safety", "clarify", "fallback"]
-MAX_QUESTION_CHARS = 1000  # longer questions are refused in Discord and matched cut short
+MAX_QUESTION_CHARS = 2000  # every door refuses longer questions; the assistant reads the end
+LEAD_WORDS = 60  # what can be read at a glance mid-massage; the rest is one press away
+SHORT_REST_WORDS = 12  # a rest this short is shown with the lead
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*])")
+
+
+def split_lead(text: str, words: int = LEAD_WORDS) -> tuple[str, str]:
+    """The first part of `text` to show at once, and the rest (maybe empty).
+
+    The lead is the first paragraph (up to the first line break: a blank line in a
+    knowledge file's folded text) when it fits in `words`, otherwise as many whole
+    sentences as fit (always at least one).
+    """
+    text = text.strip()
+    head, _, tail = text.partition("\n")
+    if tail and len(head.split()) <= words:
+        lead, rest = head, tail
+    else:
+        ends = [m.start() for m in _SENTENCE_END.finditer(text)] + [len(text)]
+        fitting = [end for end in ends if len(text[:end].split()) <= words]
+        cut = fitting[-1] if fitting else ends[0]
+        lead, rest = text[:cut], text[cut:]
+    if len(rest.split()) < SHORT_REST_WORDS:
+        return text, ""
+    return lead.strip(), rest.strip()
+
+
+def clock_text(seconds: float) -> str:
+    """Seconds as m:ss, rounded up so a running step never shows 0:00."""
+    whole = math.ceil(max(seconds, 0.0))
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def minutes_text(seconds: float) -> str:
+    """Seconds as whole minutes for people: "about 12 min" ("under a minute" below one)."""
+    return "under a minute" if seconds < 60 else f"about {round(seconds / 60)} min"
 
 
 @dataclass(frozen=True)
@@ -24,6 +61,8 @@ class Reply:
 
     `score` is the matcher's 0 to 100 confidence in `id` (100 for a red flag, which
     is matched by its trigger words, and for step advice given in a session).
+    `suggestions`: for a `clarify`, what the person may have meant; for an `answer`,
+    the other things the message asked about.
     """
 
     question: str
@@ -33,6 +72,16 @@ class Reply:
     title: str | None = None
     score: float = 0.0
     suggestions: tuple[Suggestion, ...] = field(default=())
+
+    @property
+    def lead(self) -> str:
+        """What to show at once (see `split_lead`)."""
+        return split_lead(self.text)[0]
+
+    @property
+    def rest(self) -> str:
+        """The rest of the text, shown on request; empty when the lead is all of it."""
+        return split_lead(self.text)[1]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -45,7 +94,10 @@ class Reply:
 
 @dataclass(frozen=True)
 class StepContext:
-    """Where a question is asked from: a routine and its current step (0-based)."""
+    """Where a question is asked from: a routine and its current step (0-based), and in a
+    live session the seconds left on that step and whether its timer is paused."""
 
     routine_id: str
     step_index: int
+    seconds_left: float | None = None
+    paused: bool = False

@@ -630,7 +630,11 @@ class SessionEngine:
         async with self._lock:
             now = self._clock()
             session = self._current(place, user_id, now)
-            context = StepContext(session.routine.id, session.step_index) if session else None
+            context = None
+            if session is not None:
+                view = session.view(now)
+                paused = view.state == "paused"
+                context = StepContext(view.routine_id, view.step_index, view.seconds_left, paused)
             reply = self.asker.ask(question, context)
             if reply.kind == "fallback":
                 await self._store.record_unanswered(question, now, server_id)

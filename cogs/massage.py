@@ -9,6 +9,7 @@ from typing import Any
 import discord
 from discord import app_commands
 from discord.ext import commands
+from rapidfuzz import fuzz, process, utils
 
 from bot.client import APOLOGY, MassageBot
 from bot.knowledge import Entry, Muscle
@@ -20,6 +21,7 @@ from cogs import render
 log = logging.getLogger(__name__)
 
 MAX_CHOICES = 25
+CHOICE_CUTOFF = 60  # rapidfuzz WRatio, 0 to 100
 CHOICE_NAME_CHARS = 100
 NO_SESSION = "You have no session in this channel. Start one with `/massage start`."
 NOT_YOURS = (
@@ -53,19 +55,33 @@ def question_problem(question: str) -> str | None:
 
 
 def choices(entries: list[Entry], current: str) -> list[app_commands.Choice[str]]:
-    """Entries whose id, title or other names contain what is typed; prefix matches first."""
-    typed = current.strip().lower()
-
-    def names(entry: Entry) -> list[str]:
-        aliases = list(entry.aliases) if isinstance(entry, Muscle) else []
-        return [entry.id, entry.title.lower(), *(a.lower() for a in aliases)]
-
-    found = [e for e in entries if any(typed in name for name in names(e))]
-    found.sort(key=lambda e: (not any(n.startswith(typed) for n in names(e)), e.title.lower()))
+    """Entries whose id, title or other names are close to what is typed, best first:
+    typos and partial words count ("uper bak" finds upper-back, "rhomb" the rhomboids)."""
+    typed = current.strip()[:CHOICE_NAME_CHARS]
+    if not utils.default_process(typed):
+        found = sorted(entries, key=lambda e: e.title.lower())
+    else:
+        names = [(name, entry) for entry in entries for name in _names(entry)]
+        scored = process.extract(
+            typed, [name for name, _ in names], scorer=fuzz.WRatio,
+            processor=utils.default_process, score_cutoff=CHOICE_CUTOFF, limit=None,
+        )  # fmt: skip
+        best: dict[str, tuple[float, Entry]] = {}
+        for _, score, index in scored:
+            entry = names[index][1]
+            if entry.id not in best or score > best[entry.id][0]:
+                best[entry.id] = (score, entry)
+        ordered = sorted(best.values(), key=lambda found: (-found[0], found[1].title.lower()))
+        found = [entry for _, entry in ordered]
     return [
         app_commands.Choice(name=render.shorten(e.title, CHOICE_NAME_CHARS), value=e.id)
         for e in found[:MAX_CHOICES]
     ]
+
+
+def _names(entry: Entry) -> list[str]:
+    aliases = list(entry.aliases) if isinstance(entry, Muscle) else []
+    return [entry.id.replace("-", " "), entry.title, *aliases]
 
 
 def update_note(update: Update) -> str:
@@ -91,10 +107,12 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
         super().__init__()
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(render.SessionButton, render.AnswerButton)
+        self.bot.add_dynamic_items(render.SessionButton, render.AnswerButton, render.MoreButton)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(render.SessionButton, render.AnswerButton)
+        self.bot.remove_dynamic_items(
+            render.SessionButton, render.AnswerButton, render.MoreButton
+        )
 
     # Questions ----------------------------------------------------------------------------
 
@@ -177,13 +195,42 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
                     ephemeral=True,
                 )
                 return
-            embed = render.reply_embed(render.entry_reply(entry))
+            reply = render.entry_reply(entry)
+            embed = render.reply_embed(reply)
             asked = interaction.message.embeds if interaction.message else []
             if asked and asked[0].author.name:  # keep the question above its answer
                 embed.set_author(name=asked[0].author.name)
-            await interaction.response.edit_message(embed=embed, view=None)
+            await interaction.response.edit_message(embed=embed, view=render.answer_buttons(reply))
         except Exception:
             log.exception("the answer button %s failed", entry_id)
+            await self.bot.tell(interaction, APOLOGY)
+
+    async def on_more_button(self, interaction: discord.Interaction, entry_id: str) -> None:
+        """More was pressed under an answer: the message shows all of it, buttons kept."""
+        try:
+            entry = self.bot.knowledge.entry(entry_id)
+            message = interaction.message
+            if entry is None or message is None:
+                await interaction.response.send_message(
+                    "That answer is no longer in my knowledge base; please ask again.",
+                    ephemeral=True,
+                )
+                return
+            shown = message.embeds[0] if message.embeds else None
+            embed = render.reply_embed(render.entry_reply(entry), whole=True)
+            if shown is not None and shown.author.name:
+                embed.set_author(name=shown.author.name)
+            if shown is not None and shown.title:
+                embed.title, embed.colour = shown.title, shown.colour
+            buttons = discord.ui.View.from_message(message, timeout=None)
+            for item in list(buttons.children):
+                if getattr(item, "custom_id", None) == f"massage:more:{entry_id}":
+                    buttons.remove_item(item)
+            await interaction.response.edit_message(
+                embed=embed, view=buttons if buttons.children else None
+            )
+        except Exception:
+            log.exception("the more button %s failed", entry_id)
             await self.bot.tell(interaction, APOLOGY)
 
     # Guided sessions ---------------------------------------------------------------------
@@ -392,7 +439,7 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
         picture = await self.bot.picture(
             lambda: picture_for_entry(knowledge, entry_id), f"the {kind} {entry_id}"
         )
-        embed = render.reply_embed(render.entry_reply(entry))
+        embed = render.reply_embed(render.entry_reply(entry), whole=True)
         files = render.picture_files(embed, picture, f"{entry_id}.png")
         await interaction.response.send_message(embed=embed, files=files)
 

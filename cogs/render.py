@@ -55,6 +55,7 @@ SESSION_TEMPLATE = (
     rf"massage:s:(?P<session>[0-9a-f]{{1,32}}):(?P<action>{'|'.join(SESSION_ACTIONS)})"
 )
 ANSWER_TEMPLATE = r"massage:a:(?P<entry>[a-z0-9]+(?:-[a-z0-9]+)*)"
+MORE_TEMPLATE = r"massage:more:(?P<entry>[a-z0-9]+(?:-[a-z0-9]+)*)"
 
 
 def shorten(text: str, limit: int) -> str:
@@ -73,6 +74,8 @@ class ButtonHandler(Protocol):
     ) -> None: ...
 
     async def on_answer_button(self, interaction: discord.Interaction, entry_id: str) -> None: ...
+
+    async def on_more_button(self, interaction: discord.Interaction, entry_id: str) -> None: ...
 
 
 def _handler(interaction: discord.Interaction) -> ButtonHandler | None:
@@ -125,17 +128,38 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=ANSW
             await handler.on_answer_button(interaction, self.entry_id)
 
 
+class MoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=MORE_TEMPLATE):
+    """Under an answer shown cut short: pressing it shows the whole answer."""
+
+    def __init__(self, entry_id: str) -> None:
+        button = discord.ui.Button(label="More", style=_BLUE, custom_id=f"massage:more:{entry_id}")
+        super().__init__(button)
+        self.entry_id = entry_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> MoreButton:
+        return cls(match["entry"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        handler = _handler(interaction)
+        if handler is not None:
+            await handler.on_more_button(interaction, self.entry_id)
+
+
 # Replies --------------------------------------------------------------------------------
 
 
-def reply_embed(reply: Reply, question: str | None = None) -> discord.Embed:
-    """An answer, a safety note, a clarifying question or the fallback, under the question."""
+def reply_embed(reply: Reply, question: str | None = None, *, whole: bool = False) -> discord.Embed:
+    """An answer, a safety note, a clarifying question or the fallback, under the question:
+    its lead (the More button shows the rest), or the `whole` text."""
     title = reply.title if reply.kind in ("answer", "safety") else None
     if reply.kind == "safety":
         title = f"\N{WARNING SIGN} {title}"
     embed = discord.Embed(
         title=shorten(title, EMBED_TITLE_CHARS) if title else None,
-        description=shorten(reply.text, EMBED_DESCRIPTION_CHARS),
+        description=shorten(reply.text if whole else reply.lead, EMBED_DESCRIPTION_CHARS),
         colour=COLOURS[reply.kind],
     )
     if question:
@@ -149,13 +173,15 @@ def reply_embed(reply: Reply, question: str | None = None) -> discord.Embed:
 
 
 def answer_buttons(reply: Reply) -> discord.ui.View | None:
-    """For a `clarify`: one button per suggestion (five at most) that answers it."""
-    if reply.kind != "clarify" or not reply.suggestions:
-        return None
+    """More, when the answer was cut short; and one button per suggestion (four at most):
+    what a `clarify` may have meant, or what else the message asked about."""
     view = discord.ui.View(timeout=None)
-    for suggestion in reply.suggestions[:5]:
-        view.add_item(AnswerButton(suggestion.id, suggestion.title))
-    return view
+    if reply.rest and reply.id is not None:
+        view.add_item(MoreButton(reply.id))
+    if reply.kind in ("clarify", "answer"):
+        for suggestion in reply.suggestions[:4]:
+            view.add_item(AnswerButton(suggestion.id, suggestion.title))
+    return view if view.children else None
 
 
 def entry_reply(entry: Entry) -> Reply:

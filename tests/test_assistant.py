@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bot.assistant import Assistant, MatchSettings
 from bot.knowledge import load_knowledge
-from bot.reply import StepContext
+from bot.reply import StepContext, split_lead
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -244,3 +244,88 @@ def test_every_seed_topic_is_answered(assistant: Assistant, question: str, expec
     reply = assistant.ask(question)
     assert (reply.kind, reply.id) == ("answer", expected)
     assert assistant.kb.entries[expected].source == "massage-monday-418"
+
+
+def _fist(assistant: Assistant) -> int:
+    routine = assistant.kb.routines["upper-back"]
+    return next(i for i, step in enumerate(routine.steps) if "fist" in step.id)
+
+
+@pytest.mark.parametrize(
+    ("question", "more"),
+    [("can u go harderrr", True), ("softer pls", False), ("ow", False), ("ouch!!", False)],
+)
+def test_slang_for_pressure_gets_the_steps_advice(
+    assistant: Assistant, question: str, more: bool
+) -> None:
+    step = assistant.kb.routines["upper-back"].steps[_fist(assistant)]
+    reply = assistant.ask(question, StepContext("upper-back", _fist(assistant), 42.0))
+    assert reply.kind == "answer"
+    assert reply.text == (step.more_pressure if more else step.less_pressure)
+
+
+def test_the_sessions_own_questions_are_answered_from_the_session(assistant: Assistant) -> None:
+    routine = assistant.kb.routines["upper-back"]
+    index = _fist(assistant)
+    here = StepContext("upper-back", index, 83.0)
+    step, upcoming = routine.steps[index], routine.steps[index + 1]
+    left = assistant.ask("how much time is left?", here)
+    assert left.id == "session-time-left"
+    assert left.text.startswith(f"1:23 left on step {index + 1} of {len(routine.steps)}")
+    held = StepContext("upper-back", index, 83.0, paused=True)
+    paused = assistant.ask("how long have we got left", held)
+    assert "paused" in paused.text
+    which = assistant.ask("wait which step are we on", here)
+    assert step.title in which.text and step.text in which.text
+    coming = assistant.ask("what comes next?", here)
+    assert f"step {index + 2}" in coming.text and upcoming.title in coming.text
+    back = assistant.ask("can we go back a step", here)
+    assert routine.steps[index - 1].title in back.text
+    last = assistant.ask("whats next", StepContext("upper-back", len(routine.steps) - 1, 5.0))
+    assert "last step" in last.text
+    without_clock = assistant.ask("how long is left", StepContext("upper-back", index))
+    assert f"lasts {step.seconds // 60}:{step.seconds % 60:02d}" in without_clock.text
+    outside = assistant.ask("how much time is left on this step")
+    assert outside.text == assistant.kb.entries["session-time-left"].text
+
+
+def test_a_long_answer_leads_with_at_most_sixty_words(assistant: Assistant) -> None:
+    reply = assistant.ask("how do I give more pressure")
+    assert reply.rest and len(reply.lead.split()) <= 60
+    assert reply.text.startswith(reply.lead) and reply.text.endswith(reply.rest)
+
+
+def test_split_lead_keeps_whole_sentences_and_paragraphs() -> None:
+    words = " ".join(["word"] * 20)
+    text = f"First {words}. Second {words}. Third {words}. Fourth {words}."
+    lead, rest = split_lead(text)
+    assert lead == f"First {words}. Second {words}." and rest.startswith("Third")
+    assert split_lead("Short one.\n\nThen " + words + " " + words) == (
+        "Short one.", "Then " + words + " " + words
+    )
+    assert split_lead(f"Only {words}. Tail is short.") == (f"Only {words}. Tail is short.", "")
+
+
+def test_a_post_asking_two_things_offers_the_other_as_a_suggestion(assistant: Assistant) -> None:
+    reply = assistant.ask(
+        "We want to try this tonight. What oil should we use on her back? "
+        "And how long should the whole massage last?"
+    )
+    assert reply.kind == "answer"
+    assert {reply.id, *(s.id for s in reply.suggestions)} >= {"which-oil", "how-long"}
+
+
+def test_a_long_post_under_the_threshold_is_asked_back_when_one_entry_leads(
+    assistant: Assistant,
+) -> None:
+    story = (
+        "My partner has a rough week at work, long shifts, and gets home late. "
+        "She says the bit between her shoulder blades, by the spine, aches. What is it called?"
+    )
+    ranked = assistant.matcher.rank(story)
+    strict = MatchSettings(long_answer_threshold=ranked[0].score + 5, ask_back_lead=0.0)
+    reply = Assistant(assistant.kb, strict).ask(story)
+    assert reply.kind == "clarify" and reply.text.startswith("Did you mean")
+    assert [s.id for s in reply.suggestions] == [ranked[0].entry_id]
+    short = Assistant(assistant.kb, MatchSettings(answer_threshold=101, ask_back_band=200.0))
+    assert short.ask("rhomboids?").kind == "fallback"  # a short question is never guessed

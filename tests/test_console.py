@@ -24,11 +24,11 @@ from bot.console import (
     HELP,
     Console,
     ScaledClock,
-    clock_text,
     render_update,
     serve,
 )
 from bot.knowledge import KnowledgeBase
+from bot.reply import clock_text
 from bot.sessions import SessionEngine
 from bot.store import Store, StoreError
 
@@ -104,7 +104,10 @@ async def test_every_command(console: Console, screen: Screen, clock: FakeClock)
     await console.handle("")
     assert screen.take() == "Tiny test routine, step 2 of 4, paused with 2:10 left"
     await console.handle("resume")
-    assert screen.take() == "Resumed: Tiny test routine, step 2 of 4, 2:10 left."
+    assert screen.take() == (  # with the step's instructions again
+        "Resumed: Tiny test routine, step 2 of 4, 2:10 left.\n"
+        "  Rock a light fist along the left side of the upper back."
+    )
     await console.handle("resume")
     assert screen.take() == "The session is not paused."
     await console.handle("should I use oil")
@@ -185,7 +188,7 @@ async def test_a_restarted_console_offers_to_resume(
         await third.welcome()
         assert "step 2 of 4, paused with 2:00 left" in screen.take()
         await third.handle("resume")
-        assert screen.take() == "Resumed: Tiny test routine, step 2 of 4, 2:00 left."
+        assert screen.take().startswith("Resumed: Tiny test routine, step 2 of 4, 2:00 left.\n")
         await third.handle("quit")
         assert screen.take() == "Paused your session: start the console again to resume it."
 

@@ -566,7 +566,7 @@ async def test_a_red_flag_question_pauses_the_session(
     update = await engine.ask("console", "me", "her arm went numb")
     assert update.reply.kind == "safety" and update.paused_for_safety
     assert update.session.state == "paused"
-    assert asker.asked[-1] == ("her arm went numb", StepContext("tiny", 1))
+    assert asker.asked[-1] == ("her arm went numb", StepContext("tiny", 1, 150.0, False))
     again = await engine.ask("console", "me", "still numb")  # already paused: stays so
     assert not again.paused_for_safety and again.session.state == "paused"
 

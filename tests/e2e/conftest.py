@@ -19,7 +19,7 @@ from bot.client import MassageBot
 from bot.knowledge import load_knowledge
 from bot.pictures import PICTURES_VARIABLE
 from tests.e2e.fake_discord import FakeDiscord
-from tests.e2e.massage_world import MUSCLE, MUSCLE_COUNT, PRESSURE_FAQ, TECHNIQUES
+from tests.e2e.massage_world import MUSCLE, MUSCLE_COUNT, PRESSURE_FAQ, TECHNIQUES, WARM_UP_FAQ
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -94,9 +94,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 def bot_knowledge(knowledge_dir: Path) -> Path:
     """The tests' tiny knowledge (the `tiny` routine: 4 steps of 150 s, the second on the
     left side and the third on the right; a numbness red flag; an oil FAQ) plus a
-    more-pressure FAQ, two techniques that tie and 30 muscles."""
+    more-pressure FAQ, a warm-up FAQ with a long answer, two techniques that tie and 30
+    muscles."""
     with (knowledge_dir / "faq.yaml").open("a", encoding="utf-8") as faq:
-        faq.write(PRESSURE_FAQ)
+        faq.write(PRESSURE_FAQ + WARM_UP_FAQ)
     (knowledge_dir / "techniques.yaml").write_text(TECHNIQUES, encoding="utf-8")
     muscles = "".join(MUSCLE.format(n=n) for n in range(MUSCLE_COUNT))
     (knowledge_dir / "muscles.yaml").write_text(muscles, encoding="utf-8")

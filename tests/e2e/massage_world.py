@@ -24,6 +24,20 @@ PRESSURE_FAQ = """\
   questions: [more pressure, harder please, press harder, can you go deeper]
   answer: Lean your body weight in slowly rather than pushing with your thumbs.
 """
+WARM_UP_LEAD = "Start with long, slow strokes over the whole back for a minute or two."
+WARM_UP_FAQ = f"""\
+- id: warm-up-first
+  title: Warm up first
+  questions: [how do i warm up the back, warming up before a massage, warm the muscles, warm up]
+  answer: >
+    {WARM_UP_LEAD}
+
+    Spread a little oil with flat hands from the lower back up to the shoulders and down
+    the sides, keeping contact all the time. Go a little firmer on each pass, and ask how
+    it feels. Warm muscles soften, so the pressing and kneading later feels better and
+    hurts less, and the receiver has time to settle and breathe out before you work on
+    any knots. Two or three minutes is plenty; then move on to the first technique.
+"""
 MUSCLE_COUNT = 30  # more than autocomplete may offer
 MUSCLE = """\
 - id: muscle-{n:02d}

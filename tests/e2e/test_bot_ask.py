@@ -6,7 +6,14 @@ import discord
 
 from bot.client import Cooldown, MassageBot
 from tests.e2e.fake_discord import FakeDiscord
-from tests.e2e.massage_world import KNOT, ephemeral_text, press, slash, text_of
+from tests.e2e.massage_world import (
+    KNOT,
+    WARM_UP_LEAD,
+    ephemeral_text,
+    press,
+    slash,
+    text_of,
+)
 
 SUBCOMMANDS = {
     "ask", "start", "stop", "pause", "resume", "next", "back", "routines", "muscle",
@@ -72,6 +79,35 @@ async def test_a_clarify_offers_buttons_that_answer(fake: FakeDiscord, bot: Mass
     assert message.embeds[0]["author"]["name"] == f"\u201c{KNOT}\u201d"
 
 
+async def test_a_long_answer_shows_its_lead_and_more_shows_the_rest(
+    fake: FakeDiscord, bot: MassageBot
+) -> None:
+    alice, general = fake.user("alice"), fake.guild("Wellness").channel("general")
+    asked = await slash(fake, alice, general, "massage", "ask", question="how do i warm up?")
+    message = asked.original
+    assert message is not None and message.embeds[0]["description"] == WARM_UP_LEAD
+    assert [b["label"] for b in message.buttons] == ["More"]
+    pressed = await press(fake, fake.user("bob"), message, "More")
+    assert pressed.callback.result().json["type"] == 7
+    entry = bot.knowledge.entries["warm-up-first"]
+    assert message.embeds[0]["description"] == entry.text and message.buttons == []
+    assert message.embeds[0]["title"] == "Warm up first"
+
+
+async def test_a_post_asking_two_things_offers_the_other(
+    fake: FakeDiscord, bot: MassageBot
+) -> None:
+    alice, general = fake.user("alice"), fake.guild("Wellness").channel("general")
+    question = "We got a new bottle tonight. Should I use oil on her back? And how do I warm up?"
+    message = (await slash(fake, alice, general, "massage", "ask", question=question)).original
+    assert message is not None
+    answered = message.embeds[0]["title"]
+    offered = [b["label"] for b in message.buttons if b["custom_id"].startswith("massage:a:")]
+    assert {answered, *offered} == {"Oil or lotion", "Warm up first"}
+    await press(fake, alice, message, offered[0])
+    assert message.embeds[0]["title"] == offered[0]
+
+
 async def test_a_fallback_says_what_the_bot_can_do_and_is_kept_for_curators(
     fake: FakeDiscord, bot: MassageBot
 ) -> None:
@@ -103,8 +139,8 @@ async def test_empty_and_long_questions_get_a_clear_message(
     alice, general = fake.user("alice"), fake.guild("Wellness").channel("general")
     empty = await slash(fake, alice, general, "massage", "ask", question="   ")
     assert "Ask me a question" in ephemeral_text(empty)
-    long = await slash(fake, alice, general, "massage", "ask", question="why " * 300)
-    assert "1200 characters long" in ephemeral_text(long)
+    long = await slash(fake, alice, general, "massage", "ask", question="why " * 600)
+    assert "2400 characters long" in ephemeral_text(long)
     await fake.send_message(alice, general, fake.bot.mention)
     reply = await fake.wait_for_call("POST", rf"/channels/{general.id}/messages")
     assert "Ask me a question" in reply.json["content"]
@@ -168,13 +204,16 @@ async def test_autocomplete_stays_within_discords_limits(
     alice, general = fake.user("alice"), fake.guild("Wellness").channel("general")
     muscles = await fake.autocomplete(alice, general, "massage", "muscle", name="")
     assert len(muscles) == 25 and all(len(c["name"]) <= 100 for c in muscles)
-    assert await fake.autocomplete(alice, general, "massage", "muscle", name="m07") == [
-        {"name": "Muscle number 07 with a long name that fills the choice", "value": "muscle-07"}
-    ]
-    routines = await fake.autocomplete(alice, general, "massage", "start", routine="tin")
+    found = await fake.autocomplete(alice, general, "massage", "muscle", name="m07")
+    assert found[0] == {
+        "name": "Muscle number 07 with a long name that fills the choice", "value": "muscle-07"
+    }
+    routines = await fake.autocomplete(alice, general, "massage", "start", routine="tny rutine")
     assert routines == [{"name": "Tiny test routine", "value": "tiny"}]
-    techniques = await fake.autocomplete(alice, general, "massage", "technique", name="circ")
-    assert [c["value"] for c in techniques] == ["finger-circles", "thumb-circles"]
+    techniques = await fake.autocomplete(alice, general, "massage", "technique", name="thumb circ")
+    assert [c["value"] for c in techniques][:1] == ["thumb-circles"]
+    odd = await fake.autocomplete(alice, general, "massage", "technique", name="\u200b!!" * 60)
+    assert len(odd) <= 25
 
 
 async def test_cooldown_answers_kindly(fake: FakeDiscord, make_bot) -> None:
