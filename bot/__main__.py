@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from bot.knowledge import KnowledgeBase, KnowledgeError, json_schema, load_knowledge
@@ -44,9 +44,11 @@ def _ask(args: argparse.Namespace) -> int:
     context = _step_context(kb, args)
     assistant = Assistant(kb)
     if args.question:
-        questions = [" ".join(args.question)]
-    else:
-        questions = (line.rstrip("\n") for line in sys.stdin if line.strip())
+        questions: Iterable[str] = [" ".join(args.question)]
+    else:  # one question a line; bytes that are not UTF-8 become U+FFFD, the line stays
+        lines = (raw.decode("utf-8", "replace").rstrip("\r\n") for raw in sys.stdin.buffer)
+        questions = (line for line in lines if line.strip())
+    sys.stdout.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[union-attr]
     for number, question in enumerate(questions):
         reply = assistant.ask(question, context)
         if args.json:

@@ -13,6 +13,7 @@ from bot.reply import (
     Suggestion,
     clock_text,
     minutes_text,
+    question_problem,
     split_lead,
 )
 from bot.safety import RedFlags
@@ -85,7 +86,10 @@ class Assistant:
         back ("Did you mean ...?"); near ties ask which one was meant. A message that
         asks two things gets the main answer with the other offered as a suggestion.
         """
-        question = question.strip()[-MAX_QUESTION_CHARS:]  # the question comes last
+        if len(question) > MAX_QUESTION_CHARS:  # checked first: a megabyte would take seconds
+            too_long = question_problem(question) or ""
+            return Reply(question[:MAX_QUESTION_CHARS], "fallback", too_long)
+        question = question.strip()
         red_flag = self.red_flags.check(question)  # the whole message: a red flag may come last
         if red_flag:
             return Reply(question, "safety", red_flag.text, red_flag.id, red_flag.title, 100.0)

@@ -8,10 +8,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import discord
@@ -25,7 +24,8 @@ from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.pictures import picture_for_step
 from bot.sessions import Clock, SessionEngine, Update
 from bot.store import Store, StoreError
-from cogs import render
+from cogs.controls import DYNAMIC_ITEMS
+from cogs.live import RETRY_DELAYS, SessionMessages
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class MassageBot(commands.AutoShardedBot):
         shard_ids: list[int] | None = None,
         clock: Clock = time.time,
         cooldown: tuple[int, float] = (COOLDOWN_RATE, COOLDOWN_SECONDS),
+        retry_delays: Sequence[float] = RETRY_DELAYS,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -112,9 +113,7 @@ class MassageBot(commands.AutoShardedBot):
         self._reload_lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
         self._timer_wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._to_show: dict[str, Update] = {}  # the newest update of each session to show
-        self._editing: set[str] = set()  # sessions whose message is being edited
+        self.session_messages = SessionMessages(self, retry_delays)
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
         self._picture_bytes: dict[str, bytes | None] = {}  # by `what`, for this knowledge
 
@@ -128,13 +127,14 @@ class MassageBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         self.store = await Store.open(self.db_path)
         self._engine = SessionEngine(self.knowledge, self.store, self.assistant, self.clock)
+        self.engine.subscribe(self.session_messages.on_update)  # the one place that shows them
         restored = await self.engine.restore()
+        await self.session_messages.start()
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.tree.on_error = self.on_app_command_error
         await self._sync_commands()
-        for update in restored:
-            self.show_session(update)
         self._timer = asyncio.create_task(self._run_timer(), name="massage-session-timer")
         log.info("ready to serve %d restored sessions", len(restored))
 
@@ -158,9 +158,7 @@ class MassageBot(commands.AutoShardedBot):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
         await super().close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.session_messages.close()
         self._pictures.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
             await self.store.close()
@@ -169,11 +167,9 @@ class MassageBot(commands.AutoShardedBot):
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: the Massage cog answers mentions and direct messages."""
 
-    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        """Run `coroutine` in the background, keeping it until it ends."""
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent, /) -> None:
+        """A session's message deleted by someone is posted again."""
+        await self.session_messages.on_message_deleted(payload.message_id)
 
     # The session timer ------------------------------------------------------------------
 
@@ -192,53 +188,10 @@ class MassageBot(commands.AutoShardedBot):
                     await asyncio.wait_for(self._timer_wake.wait(), min(delay, TIMER_MAX_SLEEP))
                 continue
             try:
-                updates = await self.engine.tick()
+                await self.engine.tick()  # its changes are announced to session_messages
             except Exception:
                 log.exception("the session timer failed; trying again shortly")
                 await asyncio.sleep(TIMER_RETRY_SECONDS)
-                continue
-            for update in updates:
-                self.show_session(update)
-
-    def show_session(self, update: Update) -> None:
-        """Edit a session's live message to show `update` (a step, a pause, the summary).
-
-        Edits of one session take turns, and one that was overtaken by a newer update
-        is followed by the newest, so the message never ends up showing an older state.
-        """
-        assert update.session is not None
-        session_id = update.session.id
-        self._to_show[session_id] = update
-        if session_id not in self._editing:
-            self._editing.add(session_id)
-            self.spawn(self._edit_session_message(session_id))
-
-    def shown_by_interaction(self, update: Update) -> None:
-        """An interaction's response showed `update`: an edit in flight is redone after it."""
-        assert update.session is not None
-        if update.session.id in self._editing:
-            self._to_show[update.session.id] = update
-
-    async def _edit_session_message(self, session_id: str) -> None:
-        assert self.store is not None
-        try:
-            location = await self.store.session_message(session_id)
-            while (update := self._to_show.pop(session_id, None)) is not None:
-                if location is None:
-                    return
-                channel = self.get_partial_messageable(int(location[0]))
-                message = channel.get_partial_message(int(location[1]))
-                picture = await self.step_picture(update)
-                try:
-                    await message.edit(**render.session_message(update, self.clock(), picture))
-                except discord.NotFound:
-                    log.info("session %s: its message is gone", session_id)
-                    return
-                except discord.HTTPException as error:
-                    log.warning("session %s: could not edit its message: %s", session_id, error)
-        finally:
-            self._to_show.pop(session_id, None)
-            self._editing.discard(session_id)
 
     # Pictures -----------------------------------------------------------------------------
 
@@ -320,16 +273,44 @@ class MassageBot(commands.AutoShardedBot):
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        """Unknown commands are ignored; anything else: a short private apology, logged."""
+        """Slash commands' errors go to the one error boundary."""
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        await self.on_interaction_error(interaction, cause)
+
+    async def on_interaction_error(
+        self, interaction: discord.Interaction, error: BaseException
+    ) -> None:
+        """The one error boundary of commands and buttons: what the person can act on is
+        said plainly and privately; anything else is logged, with a short apology."""
         if isinstance(error, app_commands.CommandNotFound):
             log.info("ignored an unknown command: %s", error)
+            return
+        if isinstance(error, app_commands.NoPrivateMessage):
+            await self.tell(interaction, "That works in a server, not in direct messages.")
+            return
+        if isinstance(error, app_commands.MissingPermissions):
+            needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+            await self.tell(interaction, f"That needs the {needed} permission in this server.")
             return
         if isinstance(error, app_commands.CheckFailure):
             await self.tell(interaction, "That command is not available to you here.")
             return
-        command = interaction.command.qualified_name if interaction.command else "?"
-        log.error("/%s failed", command, exc_info=error)
+        if isinstance(error, StoreError):
+            log.error("the store failed: %s", error)
+            await self.tell(interaction, f"I could not save that: {error}")
+            return
+        what = interaction.command.qualified_name if interaction.command else "a button"
+        log.error("%s failed", what, exc_info=error)
         await self.tell(interaction, APOLOGY)
+
+    async def cooling_down(self, interaction: discord.Interaction) -> bool:
+        """Whether the user must wait (and has been told so, privately)."""
+        wait = self.cooldown.retry_after(interaction.user.id)
+        if wait is None:
+            return False
+        text = f"Easy there: give me {max(round(wait), 1)} s, then try again."
+        await interaction.response.send_message(text, ephemeral=True)
+        return True
 
     async def tell(self, interaction: discord.Interaction, text: str) -> None:
         """A short private message for whoever started `interaction`, answered or not yet."""

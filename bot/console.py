@@ -38,6 +38,7 @@ CONSOLE_PLACE = "console"
 CONSOLE_USER = "console"
 TIME_SCALE_VARIABLE = "MASSAGE_BOT_TIME_SCALE"
 COUNTDOWN_MARKS = (60, 30, 10)  # seconds left that are announced during a step
+STORE_RETRY_SECONDS = 5.0  # real seconds between tries when the store cannot be written
 WIDTH = 78
 
 HELP = """\
@@ -54,12 +55,19 @@ Commands:
 An empty line shows where you are; anything else is a question."""
 
 
+CLOCK_ANCHOR = 1_767_225_600.0  # 2026-01-01 UTC: every scaled clock runs from here
+
+
 class ScaledClock:
-    """Epoch seconds running `scale` times faster than real time (1 is the real clock)."""
+    """Epoch seconds running `scale` times faster than real time (1 is the real clock).
+
+    It runs from a fixed moment, so a console restarted with the same scale continues
+    the same demonstration time: a session killed mid-step comes back at the right time.
+    """
 
     def __init__(self, scale: float = 1.0) -> None:
         self.scale = scale
-        self._epoch = time.time()
+        self._epoch = CLOCK_ANCHOR + (time.time() - CLOCK_ANCHOR) * scale
         self._started = time.monotonic()
 
     def __call__(self) -> float:
@@ -171,10 +179,14 @@ def _offer(view: SessionView) -> str:
 class Console:
     """One person at a terminal: commands in, plain text out, timers in between."""
 
-    def __init__(self, engine: SessionEngine, write: Callable[[str], None]) -> None:
+    def __init__(
+        self, engine: SessionEngine, write: Callable[[str], None], *, scale: float = 1.0
+    ) -> None:
         self.engine = engine
         self.write = write
+        self.scale = scale  # clock seconds per real second
         self._rest = ""  # the rest of the last answer, for `more`
+        self._retry_at: float | None = None  # after a failed save, when timers try again
         self._marks_step: tuple[str, int, float | None] | None = None
         self._marks_unsaid: set[int] = set()
 
@@ -187,12 +199,20 @@ class Console:
         await self.engine.restore()
         self.write("massage-bot console. Type help for the commands, or ask a question.")
         view = self.session
+        scale = self.engine.other_scale(CONSOLE_PLACE, CONSOLE_USER)
+        if view is None and scale is not None:
+            self.write(
+                f"Your unfinished session ran with {TIME_SCALE_VARIABLE}={scale:g}: start the "
+                "console with that scale to resume it (its times belong to that clock)."
+            )
         if view is None:
             return
         if view.state == "running":
             self.write("Welcome back: your session kept time while the console was closed.")
-            view = (await self.engine.pause(view.id, CONSOLE_USER)).session
-            assert view is not None
+            try:
+                view = (await self.engine.pause(view.id, CONSOLE_USER)).session or view
+            except StoreError as error:
+                self.write(f"Could not pause it: {error}")
         self.write(f"Unfinished session: {render_where(view)}. {_offer(view)}")
 
     async def handle(self, line: str) -> bool:
@@ -203,10 +223,10 @@ class Console:
         if command == "more" and not argument and rest:
             self.write(wrap(rest))
             return True
+        if command == "quit" and not argument:
+            await self.pause_for_later()
+            return False
         try:
-            if command == "quit" and not argument:
-                await self.pause_for_later()
-                return False
             await self._dispatch(command, argument.strip(), line.strip())
         except SessionError as error:
             self.write(str(error))
@@ -246,6 +266,8 @@ class Console:
             self.show(update)
             assert update.reply is not None
             self._rest = update.reply.rest
+            if update.problem:
+                self.write(f"(Your session's progress was not saved: {update.problem})")
 
     def _session_id(self) -> str:
         view = self.session
@@ -266,8 +288,21 @@ class Console:
                     self.write(f"  Picture: {path}")
 
     async def on_time(self) -> None:
-        """Apply due timers, showing this console's steps and its countdown."""
-        for update in await self.engine.tick():
+        """Apply due timers, showing this console's steps and its countdown. When the
+        store cannot be written, say so once and try again a little later."""
+        if self._retry_at is not None and self.engine.now() < self._retry_at:
+            return
+        try:
+            updates = await self.engine.tick()
+        except StoreError as error:
+            if self._retry_at is None:
+                self.write(f"Cannot save the session's progress: {error}. Still trying.")
+            self._retry_at = self.engine.now() + STORE_RETRY_SECONDS * self.scale
+            return
+        if self._retry_at is not None:
+            self._retry_at = None
+            self.write("Saving works again.")
+        for update in updates:
             if update.session is not None and update.session.place == CONSOLE_PLACE:
                 self.show(update)
         view = self.session
@@ -281,7 +316,7 @@ class Console:
 
     def seconds_to_wait(self, now: float) -> float | None:
         """Clock seconds until a timer is due or a countdown mark is reached."""
-        moments = [self.engine.next_deadline()]
+        moments = [self._retry_at or self.engine.next_deadline()]
         view = self.session
         if view is not None and view.state == "running" and view.due_at is not None:
             moments += [view.due_at - mark for mark in self._unsaid_marks(view)]
@@ -297,10 +332,16 @@ class Console:
         return self._marks_unsaid
 
     async def pause_for_later(self) -> None:
+        """On the way out: pause a running session (if the store can still be written)."""
         view = self.session
-        if view is not None and view.state == "running":
+        if view is None or view.state != "running":
+            return
+        try:
             await self.engine.pause(view.id, CONSOLE_USER)
-            self.write("Paused your session: start the console again to resume it.")
+        except StoreError as error:
+            self.write(f"Could not pause your session: {error}. It resumes as last saved.")
+            return
+        self.write("Paused your session: start the console again to resume it.")
 
     async def play_out(self) -> None:
         """At the end of piped input: finish a session whose time is up, say if one waits."""
@@ -377,8 +418,9 @@ def _print(text: str) -> None:
 
 async def _main(db_path: str | None, knowledge: KnowledgeBase, clock: ScaledClock) -> None:
     async with await Store.open(db_path) as store:
-        engine = SessionEngine(knowledge, store, Assistant(knowledge), clock)
-        console = Console(engine, _print)
+        assistant = Assistant(knowledge)
+        engine = SessionEngine(knowledge, store, assistant, clock, clock_scale=clock.scale)
+        console = Console(engine, _print, scale=clock.scale)
         lines: asyncio.Queue[str | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):

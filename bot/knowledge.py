@@ -9,6 +9,8 @@ region names the other files' ``regions`` are checked against.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -31,6 +33,7 @@ from pydantic import (
 from bot.body import BODY_CONTEXT, BodyMap, RegionName, Side, regions_off_side
 
 MAX_ANSWER_CHARS = 1200
+MAX_FILE_BYTES = 2_000_000
 MIN_QUESTIONS = 4
 ROUTINE_MIN_SECONDS = 10 * 60
 ROUTINE_MAX_SECONDS = 20 * 60
@@ -238,17 +241,29 @@ class KnowledgeError(Exception):
         super().__init__("\n".join(str(problem) for problem in problems))
 
 
+def _open_without_blocking(path: str, flags: int) -> int:
+    """Open for reading without waiting on a pipe that has no writer."""
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
 def default_knowledge_dir() -> Path:
     """The knowledge base shipped inside the installed package."""
     return Path(str(files("knowledge")))
 
 
-class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """A safe loader that refuses a key repeated in one mapping."""
+class _PlainLoader(getattr(yaml, "CBaseLoader", yaml.BaseLoader)):  # type: ignore[misc]
+    """Reads every scalar as plain text (the models turn "150" into a number where one
+    is expected), so no date, huge number or tag can fail while loading; refuses a key
+    that is not plain text or is repeated in one mapping."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         keys: set[Any] = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be plain text, not a list or a mapping",
+                    key_node.start_mark,
+                )  # fmt: skip
             key = self.construct_object(key_node, deep=deep)
             if key in keys:
                 raise yaml.constructor.ConstructorError(
@@ -288,14 +303,13 @@ class _Loader:
         self.problems.append(KnowledgeProblem(str(path), line, message))
 
     def read(self, path: Path) -> tuple[Any, yaml.Node | None]:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            self.problem(path, 1, f"cannot read the file: {error}")
+        """The file's data and YAML node tree, or (None, None) with its problem noted."""
+        text = self.text_of(path)
+        if text is None:
             self.unreadable = True
             return None, None
         try:
-            loader = _UniqueKeyLoader(text)
+            loader = _PlainLoader(text)
             try:
                 node = loader.get_single_node()
                 data = loader.construct_document(node) if node is not None else None
@@ -308,7 +322,33 @@ class _Loader:
             self.problem(path, line, f"invalid YAML: {reason}")
             self.unreadable = True
             return None, None
+        except RecursionError:
+            self.problem(path, 1, "invalid YAML: nested too deeply")
+            self.unreadable = True
+            return None, None
         return data, node
+
+    def text_of(self, path: Path) -> str | None:
+        """A regular file's text, at most `MAX_FILE_BYTES` (not a pipe, a device, or a
+        link to one: reading those could hang or never end)."""
+        try:
+            with open(path, "rb", opener=_open_without_blocking) as file:
+                if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                    self.problem(path, 1, "not a regular file (a pipe, a device or a link to one)")
+                    return None
+                data = file.read(MAX_FILE_BYTES + 1)
+        except OSError as error:
+            self.problem(path, 1, f"cannot read the file: {error.strerror or error}")
+            return None
+        if len(data) > MAX_FILE_BYTES:
+            self.problem(path, 1, f"larger than {MAX_FILE_BYTES // 1_000_000} MB; split it up")
+            return None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = data[: error.start].count(b"\n") + 1
+            self.problem(path, line, "not UTF-8 text")
+            return None
 
     def validation(self, path: Path, node: yaml.Node | None, prefix: tuple, error: ValidationError):
         for detail in error.errors():

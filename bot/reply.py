@@ -8,10 +8,23 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 ReplyKind = Literal["answer", "safety", "clarify", "fallback"]
-MAX_QUESTION_CHARS = 2000  # every door refuses longer questions; the assistant reads the end
+MAX_QUESTION_CHARS = 2000  # every door refuses longer questions (Discord's message length)
 LEAD_WORDS = 60  # what can be read at a glance mid-massage; the rest is one press away
 SHORT_REST_WORDS = 12  # a rest this short is shown with the lead
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*])")
+
+
+def question_problem(question: str) -> str | None:
+    """Why a question cannot be asked as it is, or None when it can: the one check every
+    door (Discord, the console, `ask`) makes first."""
+    if not question.strip():
+        return "Ask me a question, for example *where are the rhomboids?*"
+    if len(question) > MAX_QUESTION_CHARS:
+        return (
+            f"That question is {len(question)} characters long; please ask it in "
+            f"{MAX_QUESTION_CHARS} or fewer."
+        )
+    return None
 
 
 def split_lead(text: str, words: int = LEAD_WORDS) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from bot.reply import Reply, StepContext
 
 if TYPE_CHECKING:
     from bot.store import Store
+
+log = logging.getLogger(__name__)
 
 Role = Literal["giver", "receiver"]
 SessionState = Literal["running", "paused", "time_up", "completed", "stopped", "abandoned"]
@@ -43,6 +46,8 @@ UpdateKind = Literal[
     "left",
     "control",  # the host handed control to someone
     "reply",  # pressure advice or the answer to a question
+    "invited",  # a partner was asked to join as the receiver
+    "current",  # nothing done: a press from a step that has passed; the session as it is
 ]
 UsualPressure = Literal["firmer", "lighter"]
 
@@ -50,8 +55,10 @@ ACTIVE_STATES = frozenset({"running", "paused", "time_up"})
 ABANDON_AFTER_SECONDS = 3600.0
 PERSONAL_PARTICIPANT_LIMIT = 2  # the giver and the receiver
 DEFAULT_GROUP_PARTICIPANT_LIMIT = 10
+INVITE_SECONDS = 300.0  # a partner has this long to accept
 
 Clock = Callable[[], float]
+Listener = Callable[["Update"], None]
 
 
 class Asker(Protocol):
@@ -66,6 +73,10 @@ class SessionError(Exception):
 
 class NoSession(SessionError):
     """There is no active session to act on."""
+
+
+class StoreError(Exception):
+    """The store cannot be used or written to. The message is one line, for the person."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +120,10 @@ class SessionView:
     participants: tuple[Participant, ...]
     group: bool
     participant_limit: int
+    version: int = 0  # counts the session's changes; the message shows the newest
+    server_id: str | None = None
+    invited: str | None = None  # a partner asked to receive, until they answer or time runs out
+    invite_expires_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +150,7 @@ class Update:
     summary: Summary | None = None
     user_id: str | None = None  # who joined, left or was handed control
     usual_pressure: UsualPressure | None = None  # on "started": what suited last time
+    problem: str | None = None  # on "reply": the answer stands, but saving the session failed
 
 
 @dataclass(slots=True, eq=False)
@@ -161,6 +177,10 @@ class Session:
     ended_at: float | None = None
     pressure: int = 0  # "more" minus "less" requests
     event_seq: int = 0
+    server_id: str | None = None
+    invited: str | None = None
+    invite_expires_at: float | None = None
+    clock_scale: float = 1.0  # the clock it runs under (faster only in demonstrations)
 
     @classmethod
     def begin(
@@ -174,6 +194,8 @@ class Session:
         group: bool,
         participant_limit: int,
         now: float,
+        server_id: str | None = None,
+        clock_scale: float = 1.0,
     ) -> Session:
         """A session at the first step of `routine`, its timer running from `now`."""
         session = cls(
@@ -186,6 +208,8 @@ class Session:
             participant_limit=participant_limit,
             started_at=now,
             touched_at=now,
+            server_id=server_id,
+            clock_scale=clock_scale,
         )
         session._enter_step(0, now)
         return session
@@ -352,6 +376,29 @@ class Session:
             self.host = heir.user_id
             self._grant_control(heir)
 
+    def invite(self, user_id: str, now: float) -> None:
+        """Ask `user_id` to join as the receiver, until `INVITE_SECONDS` from now."""
+        if self.participant(user_id) is not None:
+            raise SessionError("They are already in this session.")
+        self.invited, self.invite_expires_at = user_id, now + INVITE_SECONDS
+
+    def invitation_open(self, now: float) -> bool:
+        return self.invited is not None and (self.invite_expires_at or 0.0) > now
+
+    def answer_invitation(self, user_id: str, accept: bool, now: float) -> None:
+        """The invited partner says yes (joins as the receiver, moving it too) or no."""
+        if self.invited != user_id:
+            raise SessionError("This invitation is for someone else.")
+        if not self.invitation_open(now):
+            self.invited = self.invite_expires_at = None
+            raise SessionError("This invitation has expired; ask for a new one.")
+        self.invited = self.invite_expires_at = None
+        if accept:
+            self.join(user_id, "receiver", now)
+            self._grant_control(self.participants[-1])
+        else:
+            self.touched_at = now
+
     def hand_control(self, by_user: str, to_user: str, now: float) -> None:
         """The host lets another participant move the session too."""
         if by_user != self.host:
@@ -391,6 +438,10 @@ class Session:
             participants=tuple(self.participants),
             group=self.group,
             participant_limit=self.participant_limit,
+            version=self.event_seq,
+            server_id=self.server_id,
+            invited=self.invited if self.invitation_open(now) else None,
+            invite_expires_at=self.invite_expires_at if self.invitation_open(now) else None,
         )
 
     def summary(self) -> Summary:
@@ -406,7 +457,7 @@ class Session:
         )
 
 
-_ABOUT_SOMEONE = frozenset({"joined", "left", "control"})
+_ABOUT_SOMEONE = frozenset({"joined", "left", "control", "invited"})
 _NOT_RUNNING: dict[str, str] = {
     "paused": "The session is already paused.",
     "time_up": "The last step's time is already up: say next or stop to finish.",
@@ -433,15 +484,33 @@ class SessionEngine:
         store: Store,
         asker: Asker,
         clock: Clock = time.time,
+        *,
+        clock_scale: float = 1.0,
     ) -> None:
         self.knowledge = knowledge  # swap in a reloaded one; running sessions keep theirs
         self._store = store
         self.asker = asker  # swap in a new assistant with a reloaded knowledge base
         self._clock = clock
+        self.clock_scale = clock_scale  # sessions stored under another scale are not resumed
+        self._other_scales: dict[tuple[str, str], float] = {}  # (place, user): a session's scale
+        self._listeners: list[Listener] = []
         self._sessions: dict[str, Session] = {}
         self._member_sessions: dict[tuple[str, str], str] = {}  # (place, user) -> session
         self._deadlines: list[tuple[float, str]] = []  # a heap; stale entries are skipped
         self._lock = asyncio.Lock()
+
+    def now(self) -> float:
+        """The engine's clock."""
+        return self._clock()
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener` with every change of a session, once it is written: commands,
+        timers and restores alike (a door's one place to show sessions)."""
+        self._listeners.append(listener)
+
+    def _announce(self, update: Update) -> None:
+        for listener in self._listeners:
+            listener(update)
 
     # Looking up (no writes) ---------------------------------------------------------
 
@@ -449,6 +518,11 @@ class SessionEngine:
         """The session `user_id` is in at `place`, as it stands now."""
         session_id = self._member_sessions.get((place, user_id))
         return self.get(session_id) if session_id else None
+
+    def other_scale(self, place: str, user_id: str) -> float | None:
+        """The clock scale of a session the person has here that was stored under another
+        scale than this engine's (left as it was, not resumed), if any."""
+        return self._other_scales.get((place, user_id))
 
     def place_of(self, user_id: str) -> str | None:
         """Where `user_id` most recently joined a session still in memory, if anywhere."""
@@ -475,6 +549,19 @@ class SessionEngine:
                 views.append(current.view(now))
         return views
 
+    async def update_for(self, session_id: str) -> Update | None:
+        """A session as it is now, to show it: an active one from memory, an ended one (with
+        its summary) from the store; None when there is no such session."""
+        now = self._clock()
+        session = self._sessions.get(session_id)
+        if session is None:
+            session = await self._store.load_session(session_id, self.knowledge.routines)
+        if session is None:
+            return None
+        current = session.copy()
+        current.catch_up(now)
+        return self._update("restored" if current.active else "ended", current, now)
+
     def next_deadline(self) -> float | None:
         """The earliest moment `tick` has something to do."""
         while self._deadlines:
@@ -500,6 +587,10 @@ class SessionEngine:
                 await self._store.end_session_without_routine(session_id, now)
             caught_up = []
             for stored in sessions:
+                if stored.clock_scale != self.clock_scale:  # its moments are another clock's
+                    for participant in stored.participants:
+                        self._other_scales[(stored.place, participant.user_id)] = stored.clock_scale
+                    continue
                 session = stored.copy()
                 session.step_index = min(session.step_index, session.last_index)  # steps removed?
                 session.steps_done = min(session.steps_done, len(session.routine.steps))
@@ -514,6 +605,8 @@ class SessionEngine:
                 updates.append(
                     self._update("restored" if session.active else "ended", session, now)
                 )
+            for update in updates:
+                self._announce(update)
             return updates
 
     async def start(
@@ -525,18 +618,28 @@ class SessionEngine:
         role: Role = "giver",
         group: bool = False,
         server_id: str | None = None,
+        partner: str | None = None,
     ) -> Update:
         """Start a routine (the person's favourite when `routine_id` is None).
 
         A person who already has a session here gets it back as an "existing" update,
         to resume or stop. Group sessions take their participant limit from the
-        server's settings.
+        server's settings. A `partner` is invited to join as the receiver: nobody is
+        made one without saying yes.
         """
         async with self._lock:
             now = self._clock()
             existing = self._current(place, user_id, now)
             if existing is not None:
                 return self._update("existing", existing, now)
+            scale = self.other_scale(place, user_id)
+            if scale is not None:
+                raise SessionError(
+                    f"You have a session here stored with the clock {scale:g} times faster; "
+                    "run with that time scale to resume or stop it."
+                )
+            if partner is not None and (group or partner == user_id):
+                raise SessionError("Invite a partner to a personal session of yours.")
             preferences = await self._store.get_preferences(user_id)
             routine = self._routine(routine_id or preferences.favourite_routine)
             limit = PERSONAL_PARTICIPANT_LIMIT
@@ -546,12 +649,17 @@ class SessionEngine:
                 limit = DEFAULT_GROUP_PARTICIPANT_LIMIT
             session = Session.begin(
                 secrets.token_hex(6), place, routine, user_id, role,
-                group=group, participant_limit=limit, now=now,
+                group=group, participant_limit=limit, now=now, server_id=server_id,
+                clock_scale=self.clock_scale,
             )  # fmt: skip
+            if partner is not None:
+                session.invite(partner, now)
             await self._save([(session, "started", user_id)], now, participants=True)
             self._keep(session)
             update = self._update("started", session, now)
-            return replace(update, usual_pressure=preferences.usual_pressure)
+            update = replace(update, usual_pressure=preferences.usual_pressure)
+            self._announce(update)
+            return update
 
     def _routine(self, routine_id: str | None) -> Routine:
         routines = self.knowledge.routines
@@ -565,47 +673,93 @@ class SessionEngine:
 
     # Commands -----------------------------------------------------------------------
 
-    async def next_step(self, session_id: str, user_id: str) -> Update:
-        """Next step; after the last one (or once time is up) the session is completed."""
-        return await self._command(session_id, user_id, "step", Session.next_step)
+    async def next_step(
+        self, session_id: str, user_id: str, *, place: str | None = None, at_step: int | None = None
+    ) -> Update:
+        """Next step; after the last one (or once time is up) the session is completed.
 
-    async def previous_step(self, session_id: str, user_id: str) -> Update:
-        """Back one step with a fresh timer; at the first step, restart it."""
-        return await self._command(session_id, user_id, "step", Session.previous_step)
+        `at_step` is the step (0-based) the person saw when they pressed: from a step that
+        has passed already (the timer moved on), nothing is done (a "current" update).
+        """
+        return await self._command(session_id, user_id, "step", Session.next_step, place, at_step)
 
-    async def pause(self, session_id: str, user_id: str) -> Update:
-        return await self._command(session_id, user_id, "paused", Session.pause)
+    async def previous_step(
+        self, session_id: str, user_id: str, *, place: str | None = None, at_step: int | None = None
+    ) -> Update:
+        """Back one step with a fresh timer; at the first step, restart it (see `next_step`
+        for `at_step`)."""
+        action = Session.previous_step
+        return await self._command(session_id, user_id, "step", action, place, at_step)
 
-    async def resume(self, session_id: str, user_id: str) -> Update:
-        return await self._command(session_id, user_id, "resumed", Session.resume)
+    async def pause(self, session_id: str, user_id: str, *, place: str | None = None) -> Update:
+        return await self._command(session_id, user_id, "paused", Session.pause, place)
 
-    async def stop(self, session_id: str, user_id: str) -> Update:
-        return await self._command(session_id, user_id, "ended", Session.stop)
+    async def resume(self, session_id: str, user_id: str, *, place: str | None = None) -> Update:
+        return await self._command(session_id, user_id, "resumed", Session.resume, place)
 
-    async def more_pressure(self, session_id: str, user_id: str) -> Update:
+    async def stop(self, session_id: str, user_id: str, *, place: str | None = None) -> Update:
+        return await self._command(session_id, user_id, "ended", Session.stop, place)
+
+    async def more_pressure(
+        self, session_id: str, user_id: str, *, place: str | None = None
+    ) -> Update:
         """The receiver wants more: this step's advice for the giver."""
-        return await self._pressure(session_id, user_id, more=True)
+        return await self._pressure(session_id, user_id, more=True, place=place)
 
-    async def less_pressure(self, session_id: str, user_id: str) -> Update:
+    async def less_pressure(
+        self, session_id: str, user_id: str, *, place: str | None = None
+    ) -> Update:
         """The receiver wants less: this step's advice for the giver."""
-        return await self._pressure(session_id, user_id, more=False)
+        return await self._pressure(session_id, user_id, more=False, place=place)
 
-    async def join(self, session_id: str, user_id: str, role: Role | None = None) -> Update:
-        """Join a session; in a personal one the newcomer is the receiver by default."""
+    async def join(
+        self, session_id: str, user_id: str, role: Role | None = None, *, place: str | None = None
+    ) -> Update:
+        """Join a group session (as a giver by default), from its own place."""
         async with self._lock:
             now = self._clock()
-            session = await self._draft(session_id, now)
+            session = await self._draft(session_id, now, place)
+            if not session.group:
+                raise SessionError("Only group sessions can be joined; a partner is invited.")
             held = self._member_sessions.get((session.place, user_id))
             if held is not None and held != session_id:
                 raise SessionError("You already have a session here: stop or leave it first.")
-            session.join(user_id, role or ("giver" if session.group else "receiver"), now)
+            session.join(user_id, role or "giver", now)
             return await self._commit("joined", session, user_id, now, participants=True)
 
-    async def leave(self, session_id: str, user_id: str) -> Update:
+    async def invite(
+        self, session_id: str, by_user: str, partner: str, *, place: str | None = None
+    ) -> Update:
+        """The host of a personal session asks `partner` to join as the receiver."""
+        async with self._lock:
+            now = self._clock()
+            session = await self._draft(session_id, now, place)
+            if by_user != session.host:
+                raise SessionError("Only the host can invite a partner.")
+            if session.group or len(session.participants) >= session.participant_limit:
+                raise SessionError("Invite a partner to a personal session that has room.")
+            session.invite(partner, now)
+            return await self._commit("invited", session, partner, now)
+
+    async def answer_invitation(
+        self, session_id: str, user_id: str, *, accept: bool, place: str | None = None
+    ) -> Update:
+        """The invited partner accepts (joining as the receiver) or declines."""
+        async with self._lock:
+            now = self._clock()
+            session = await self._draft(session_id, now, place)
+            held = self._member_sessions.get((session.place, user_id))
+            if accept and held is not None and held != session_id:
+                raise SessionError("You already have a session here: stop or leave it first.")
+            session.answer_invitation(user_id, accept, now)
+            kind: UpdateKind = "joined" if accept else "invited"
+            return await self._commit(kind, session, user_id, now, participants=accept)
+
+    async def leave(self, session_id: str, user_id: str, *, place: str | None = None) -> Update:
         """Leave; the host's control passes on, and the last one out ends the session."""
         async with self._lock:
             now = self._clock()
-            session = await self._draft(session_id, now)
+            session = await self._draft(session_id, now, place)
             session.leave(user_id, now)
             kind: UpdateKind = "left" if session.active else "ended"
             return await self._commit(kind, session, user_id, now, participants=True)
@@ -637,7 +791,10 @@ class SessionEngine:
                 context = StepContext(view.routine_id, view.step_index, view.seconds_left, paused)
             reply = self.asker.ask(question, context)
             if reply.kind == "fallback":
-                await self._store.record_unanswered(question, now, server_id)
+                try:
+                    await self._store.record_unanswered(question, now, server_id)
+                except StoreError as error:  # the answer matters more than the tally
+                    log.warning("could not keep an unanswered question: %s", error)
             if session is None:
                 return Update("reply", None, reply=reply)
             session.touched_at = now
@@ -645,8 +802,17 @@ class SessionEngine:
             if paused:
                 session.pause(now)
             event = "safety_pause" if paused else "question"
-            update = await self._commit("reply", session, user_id, now, event=event)
-            return replace(update, reply=reply, paused_for_safety=paused)
+            try:
+                update = await self._commit(
+                    "reply", session, user_id, now, event=event, announce=False
+                )
+            except StoreError as error:
+                current = self._update("reply", self._sessions[session.id], now)
+                return replace(current, reply=reply, problem=str(error))
+            update = replace(update, reply=reply, paused_for_safety=paused)
+            if paused:
+                self._announce(update)
+            return update
 
     async def tick(self) -> list[Update]:
         """Apply every timer that is due: steps moving on, time up, abandonment."""
@@ -678,6 +844,8 @@ class SessionEngine:
             for session, kind, before in moved:
                 self._keep(session)
                 updates.append(self._update(kind, session, now, before))
+            for update in updates:
+                self._announce(update)
             return updates
 
     # Internals ----------------------------------------------------------------------
@@ -691,15 +859,19 @@ class SessionEngine:
         session.catch_up(now)
         return session if session.active else None
 
-    async def _draft(self, session_id: str, now: float) -> Session:
-        """A caught-up copy of an active session to change; `NoSession` if it has ended."""
+    async def _draft(self, session_id: str, now: float, place: str | None = None) -> Session:
+        """A caught-up copy of an active session to change; `NoSession` if it has ended,
+        `SessionError` when asked from another `place` than the session's own."""
         stored = self._sessions.get(session_id)
         if stored is None:
             raise NoSession("That session has ended.")
+        if place is not None and place != stored.place:
+            raise SessionError("That session's controls work only in its own channel.")
         session = stored.copy()
         if session.catch_up(now) and not session.active:
             await self._save([(session, session.state, None)], now)
             self._keep(session)
+            self._announce(self._update("ended", session, now))
             raise NoSession("That session has ended.")
         return session
 
@@ -709,24 +881,30 @@ class SessionEngine:
         user_id: str,
         kind: UpdateKind,
         action: Callable[[Session, float], None],
+        place: str | None = None,
+        at_step: int | None = None,
     ) -> Update:
         async with self._lock:
             now = self._clock()
-            session = await self._draft(session_id, now)
+            session = await self._draft(session_id, now, place)
             if session.participant(user_id) is None:
                 raise SessionError("You are not in this session.")
             if not session.can_control(user_id):
                 raise SessionError("Only the host, or someone the host chose, moves this session.")
+            if at_step is not None and at_step != session.step_index:
+                return self._update("current", session, now)
             before = session.step
             action(session, now)
             if not session.active:
                 kind = "ended"
             return await self._commit(kind, session, user_id, now, before=before)
 
-    async def _pressure(self, session_id: str, user_id: str, *, more: bool) -> Update:
+    async def _pressure(
+        self, session_id: str, user_id: str, *, more: bool, place: str | None = None
+    ) -> Update:
         async with self._lock:
             now = self._clock()
-            session = await self._draft(session_id, now)
+            session = await self._draft(session_id, now, place)
             if session.participant(user_id) is None:
                 raise SessionError("You are not in this session.")
             reply = session.pressure_advice(more, now)
@@ -744,13 +922,18 @@ class SessionEngine:
         participants: bool = False,
         event: str | None = None,
         before: Step | None = None,
+        announce: bool = True,
     ) -> Update:
-        """Write the changed session, then make it the current one and report it."""
+        """Write the changed session, then make it the current one and report it (to the
+        listeners too, unless the caller will once it has added to the update)."""
         event_kind = event or (session.state if kind == "ended" else kind)
         await self._save([(session, event_kind, user_id)], now, participants=participants)
         self._keep(session)
         update = self._update(kind, session, now, before)
-        return replace(update, user_id=user_id) if kind in _ABOUT_SOMEONE else update
+        update = replace(update, user_id=user_id) if kind in _ABOUT_SOMEONE else update
+        if announce:
+            self._announce(update)
+        return update
 
     async def _save(
         self,

@@ -14,6 +14,7 @@ behind the same methods; only the connection's pragmas are SQLite's own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import sqlite3
@@ -35,6 +36,7 @@ from bot.sessions import (
     Participant,
     Session,
     SessionEvent,
+    StoreError,
     UsualPressure,
 )
 
@@ -47,6 +49,7 @@ _SESSION_COLUMNS = (
     "id", "place", "routine_id", "host_id", "is_group", "participant_limit", "state",
     "step_index", "steps_done", "started_at", "step_started_at", "due_at", "remaining",
     "paused_at", "paused_seconds", "touched_at", "ended_at", "pressure", "event_seq",
+    "server_id", "invited_id", "invite_expires_at", "clock_scale",
 )  # fmt: skip
 _ACTIVE = ", ".join(f"'{state}'" for state in sorted(ACTIVE_STATES))
 _SAVE_SESSION = (
@@ -59,10 +62,6 @@ _SELECT_SESSIONS = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
 _PARTICIPANT_COLUMNS = "session_id, user_id, role, join_order, joined_at, in_control"
 
 
-class StoreError(Exception):
-    """The store file cannot be used. The message is one line, meant for the person."""
-
-
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
     participant_limit: int = DEFAULT_GROUP_PARTICIPANT_LIMIT
@@ -72,6 +71,16 @@ class ServerSettings:
 class UserPreferences:
     usual_pressure: UsualPressure | None = None
     favourite_routine: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMessage:
+    """The Discord message showing a session, and the version of the session it shows."""
+
+    session_id: str
+    channel_id: str
+    message_id: str
+    shown_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +146,8 @@ class Store:
         """
         path = Path(path) if path is not None else default_db_path()
         _check_writable(path)
-        try:
+        try:  # first in this thread: a failed open leaves no worker thread behind
+            sqlite3.connect(path, timeout=lock_timeout).close()
             connection = await aiosqlite.connect(path, timeout=lock_timeout, isolation_level=None)
         except sqlite3.Error as error:
             raise StoreError(_explain(path, error)) from None
@@ -203,8 +213,15 @@ class Store:
         return int(await self._value("PRAGMA user_version"))
 
     async def _value(self, sql: str, parameters: Iterable[Any] = ()) -> Any:
-        rows = await self._db.execute_fetchall(sql, tuple(parameters))
-        return next(iter(rows))[0] if rows else None
+        rows = await self._rows(sql, tuple(parameters))
+        return rows[0][0] if rows else None
+
+    async def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
+        """The rows of a query; a damaged or unreadable file is a `StoreError`."""
+        try:
+            return list(await self._db.execute_fetchall(sql, parameters))
+        except sqlite3.Error as error:
+            raise StoreError(_explain(self.path, error)) from None
 
     async def _transaction(self, statements: list[tuple[str, Any]]) -> None:
         """Run (sql, parameters) pairs in one transaction; a list of tuples is executemany.
@@ -223,10 +240,16 @@ class Store:
                             await self._db.execute(sql, parameters)
                     await self._db.execute("COMMIT")
                 except BaseException:
-                    await self._db.execute("ROLLBACK")
+                    await self._roll_back()
                     raise
             except sqlite3.Error as error:
-                raise StoreError(f"could not save to {self.path}: {error}") from None
+                raise StoreError(f"could not save to {self.path}: {_reason(error)}") from None
+
+    async def _roll_back(self) -> None:
+        """Undo the open transaction, if SQLite has not already (it has, on a full disk)."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                await self._db.execute("ROLLBACK")
 
     # Sessions -----------------------------------------------------------------------
 
@@ -277,7 +300,7 @@ class Store:
         self, routines: Mapping[str, Routine]
     ) -> tuple[list[Session], list[str]]:
         """Every active session whose routine exists, and the ids of those whose does not."""
-        rows = await self._db.execute_fetchall(f"{_SELECT_SESSIONS} WHERE state IN ({_ACTIVE})")
+        rows = await self._rows(f"{_SELECT_SESSIONS} WHERE state IN ({_ACTIVE})")
         participants = await self._participants(
             f"SELECT session_id FROM sessions WHERE state IN ({_ACTIVE})", ()
         )
@@ -295,7 +318,7 @@ class Store:
     ) -> Session | None:
         """One session, active or ended, if it exists and its routine still does."""
         rows = list(
-            await self._db.execute_fetchall(f"{_SELECT_SESSIONS} WHERE id = ?", (session_id,))
+            await self._rows(f"{_SELECT_SESSIONS} WHERE id = ?", (session_id,))
         )
         if not rows or rows[0][2] not in routines:
             return None
@@ -305,7 +328,7 @@ class Store:
     async def _participants(
         self, session_ids_sql: str, parameters: tuple[Any, ...]
     ) -> dict[str, list[Participant]]:
-        rows = await self._db.execute_fetchall(
+        rows = await self._rows(
             f"SELECT {_PARTICIPANT_COLUMNS} FROM session_participants "
             f"WHERE session_id IN ({session_ids_sql}) ORDER BY session_id, join_order",
             parameters,
@@ -331,7 +354,7 @@ class Store:
 
     async def session_events(self, session_id: str) -> list[SessionEvent]:
         """The session's event log, oldest first (at most the last 50 lines)."""
-        rows = await self._db.execute_fetchall(
+        rows = await self._rows(
             "SELECT seq, at, kind, user_id, step_index FROM session_events "
             "WHERE session_id = ? ORDER BY seq",
             (session_id,),
@@ -360,7 +383,7 @@ class Store:
 
     async def get_preferences(self, user_id: str) -> UserPreferences:
         rows = list(
-            await self._db.execute_fetchall(
+            await self._rows(
                 "SELECT usual_pressure, favourite_routine FROM user_preferences WHERE user_id = ?",
                 (user_id,),
             )
@@ -426,37 +449,74 @@ class Store:
         else:
             sql = f"SELECT {columns} FROM server_unanswered_questions WHERE server_id = ? {order}"
             parameters = (server_id, limit)
-        rows = await self._db.execute_fetchall(sql, parameters)
+        rows = await self._rows(sql, parameters)
         return [UnansweredQuestion(*row) for row in rows]
 
     # Discord: live session messages and answer channels -----------------------------
 
-    async def set_session_message(self, session_id: str, channel_id: str, message_id: str) -> None:
-        """Remember the message that shows a session, to edit it after a restart too."""
+    async def set_session_message(
+        self, session_id: str, channel_id: str, message_id: str, shown_version: int = 0
+    ) -> None:
+        """Remember the message that shows a session (and the version it shows), to edit
+        it after a restart too."""
         await self._transaction(
             [
                 (
-                    "INSERT INTO session_messages (session_id, channel_id, message_id) "
-                    "VALUES (?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET "
-                    "channel_id = excluded.channel_id, message_id = excluded.message_id",
-                    (session_id, channel_id, message_id),
+                    "INSERT INTO session_messages (session_id, channel_id, message_id, "
+                    "shown_version) VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET "
+                    "channel_id = excluded.channel_id, message_id = excluded.message_id, "
+                    "shown_version = excluded.shown_version",
+                    (session_id, channel_id, message_id, shown_version),
                 )
             ]
         )
 
-    async def session_message(self, session_id: str) -> tuple[str, str] | None:
-        """The (channel id, message id) showing a session, if one was remembered."""
-        rows = list(
-            await self._db.execute_fetchall(
-                "SELECT channel_id, message_id FROM session_messages WHERE session_id = ?",
-                (session_id,),
-            )
+    async def set_shown_version(self, session_id: str, version: int) -> None:
+        """The session's message now shows `version` of it."""
+        await self._transaction(
+            [
+                (
+                    "UPDATE session_messages SET shown_version = ? WHERE session_id = ?",
+                    (version, session_id),
+                )
+            ]
         )
-        return (rows[0][0], rows[0][1]) if rows else None
+
+    async def session_message(self, session_id: str) -> SessionMessage | None:
+        """Where a session is shown, if a message was remembered."""
+        rows = await self._rows(
+            "SELECT session_id, channel_id, message_id, shown_version FROM session_messages "
+            "WHERE session_id = ?",
+            (session_id,),
+        )
+        return SessionMessage(*rows[0]) if rows else None
+
+    async def session_of_message(self, message_id: str) -> str | None:
+        """The session a Discord message shows, if any."""
+        value = await self._value(
+            "SELECT session_id FROM session_messages WHERE message_id = ?", (message_id,)
+        )
+        return str(value) if value is not None else None
+
+    async def forget_session_message(self, session_id: str) -> None:
+        """The session's message is gone (deleted): the next one is posted anew."""
+        await self._transaction(
+            [("DELETE FROM session_messages WHERE session_id = ?", (session_id,))]
+        )
+
+    async def stale_session_messages(self) -> list[SessionMessage]:
+        """The messages showing an older version of their session than the store holds."""
+        rows = await self._rows(
+            "SELECT m.session_id, m.channel_id, m.message_id, m.shown_version "
+            "FROM session_messages m JOIN sessions s ON s.id = m.session_id "
+            "WHERE m.shown_version < s.event_seq",
+            (),
+        )
+        return [SessionMessage(*row) for row in rows]
 
     async def answer_channels(self, server_id: str) -> set[str]:
         """The channels where a server wants answers; empty means everywhere."""
-        rows = await self._db.execute_fetchall(
+        rows = await self._rows(
             "SELECT channel_id FROM answer_channels WHERE server_id = ?", (server_id,)
         )
         return {row[0] for row in rows}
@@ -479,7 +539,8 @@ def _session_row(session: Session) -> tuple[Any, ...]:
         session.participant_limit, session.state, session.step_index, session.steps_done,
         session.started_at, session.step_started_at, session.due_at, session.remaining,
         session.paused_at, session.paused_seconds, session.touched_at, session.ended_at,
-        session.pressure, session.event_seq,
+        session.pressure, session.event_seq, session.server_id, session.invited,
+        session.invite_expires_at, session.clock_scale,
     )  # fmt: skip
 
 
@@ -508,6 +569,10 @@ def _session_from_row(
         ended_at=values["ended_at"],
         pressure=values["pressure"],
         event_seq=values["event_seq"],
+        server_id=values["server_id"],
+        invited=values["invited_id"],
+        invite_expires_at=values["invite_expires_at"],
+        clock_scale=values["clock_scale"],
     )
 
 
@@ -526,8 +591,20 @@ def _check_writable(path: Path) -> None:
         raise StoreError(f"cannot create {path}: {error.strerror}") from None
 
 
+def _reason(error: sqlite3.Error) -> str:
+    """What went wrong, in words a person acts on."""
+    message = str(error)
+    if "full" in message:
+        return "the disk is full (free some space; nothing was changed)"
+    if "malformed" in message or "not a database" in message:
+        return "the file is damaged (restore it from a backup, or move it away to start afresh)"
+    return message
+
+
 def _explain(path: Path, error: sqlite3.Error) -> str:
     message = str(error)
+    if "malformed" in message:
+        return f"{path} is damaged ({message}); restore it from a backup or move it away"
     if "not a database" in message:
         return f"{path} is not a massage-bot store (not an SQLite database); it was left as it is"
     if "locked" in message or "busy" in message:

@@ -49,6 +49,15 @@ class Admin(
         self.bot = bot
         super().__init__()
 
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Curators only, in a server: checked here, not only by how Discord shows the
+        commands (a hand-made request would get past that)."""
+        if interaction.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        if not interaction.permissions.manage_guild:
+            raise app_commands.MissingPermissions(["manage_guild"])
+        return True
+
     @channels.command(name="add", description="Answer questions and guide sessions here")
     @app_commands.describe(channel="A text channel")
     async def add_channel(

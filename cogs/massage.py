@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -14,9 +13,10 @@ from rapidfuzz import fuzz, process, utils
 from bot.client import APOLOGY, MassageBot
 from bot.knowledge import Entry, Muscle
 from bot.pictures import picture_for_entry
-from bot.reply import MAX_QUESTION_CHARS
-from bot.sessions import SessionEngine, SessionError, Update
+from bot.reply import question_problem
+from bot.sessions import SessionError, Update
 from cogs import render
+from cogs.controls import answer_buttons
 
 log = logging.getLogger(__name__)
 
@@ -24,34 +24,9 @@ MAX_CHOICES = 25
 CHOICE_CUTOFF = 60  # rapidfuzz WRatio, 0 to 100
 CHOICE_NAME_CHARS = 100
 NO_SESSION = "You have no session in this channel. Start one with `/massage start`."
-NOT_YOURS = (
-    "Only the people in this session can use its buttons. Start your own with `/massage start`."
+INVITATION = (
+    "{partner}, {giver} would like to give you a massage: press Accept to join as the receiver."
 )
-
-SessionAction = Callable[[SessionEngine, str, str], Awaitable[Update]]
-ACTIONS: dict[str, SessionAction] = {
-    "next": SessionEngine.next_step,
-    "back": SessionEngine.previous_step,
-    "pause": SessionEngine.pause,
-    "resume": SessionEngine.resume,
-    "stop": SessionEngine.stop,
-    "more": SessionEngine.more_pressure,
-    "less": SessionEngine.less_pressure,
-    "join": SessionEngine.join,
-    "leave": SessionEngine.leave,
-}
-
-
-def question_problem(question: str) -> str | None:
-    """Why a question cannot be asked as it is, or None when it can."""
-    if not question.strip():
-        return "Ask me a question after the mention, for example *where are the rhomboids?*"
-    if len(question) > MAX_QUESTION_CHARS:
-        return (
-            f"That question is {len(question)} characters long; please ask it in "
-            f"{MAX_QUESTION_CHARS} or fewer."
-        )
-    return None
 
 
 def choices(entries: list[Entry], current: str) -> list[app_commands.Choice[str]]:
@@ -100,19 +75,11 @@ def update_note(update: Update) -> str:
 
 
 class Massage(commands.GroupCog, group_name="massage", group_description="Massage help at home"):
-    """Questions, guided sessions and lookups; also handles the session and answer buttons."""
+    """Questions, guided sessions and lookups (their buttons act by themselves: controls)."""
 
     def __init__(self, bot: MassageBot) -> None:
         self.bot = bot
         super().__init__()
-
-    async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(render.SessionButton, render.AnswerButton, render.MoreButton)
-
-    async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(
-            render.SessionButton, render.AnswerButton, render.MoreButton
-        )
 
     # Questions ----------------------------------------------------------------------------
 
@@ -123,7 +90,7 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
         if problem is not None:
             await interaction.response.send_message(problem, ephemeral=True)
             return
-        if await self._cooling_down(interaction):
+        if await self.bot.cooling_down(interaction):
             return
         update = await self.bot.engine.ask(
             self._question_place(interaction.channel_id, interaction.guild_id, interaction.user),
@@ -134,9 +101,6 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
         await interaction.response.send_message(
             **_reply_message(update, question), ephemeral=not in_open
         )
-        if update.paused_for_safety:
-            self.bot.show_session(update)
-            self.bot.wake_timer()
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -163,7 +127,7 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
             return
         wait = self.bot.cooldown.retry_after(message.author.id)
         if wait is not None:
-            await _reply(message, content=_cooldown_text(wait))
+            await _reply(message, content=f"Easy there: give me {max(round(wait), 1)} s.")
             return
         guild_id = message.guild.id if message.guild else None
         place = self._question_place(message.channel.id, guild_id, message.author)
@@ -171,9 +135,6 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
             place, str(message.author.id), question, _server(guild_id)
         )
         await _reply(message, **_reply_message(update, question))
-        if update.paused_for_safety:
-            self.bot.show_session(update)
-            self.bot.wake_timer()
 
     def _question_place(
         self, channel_id: int | None, guild_id: int | None, user: discord.abc.User
@@ -184,54 +145,6 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
         if guild_id is not None:
             return here
         return self.bot.engine.place_of(str(user.id)) or here
-
-    async def on_answer_button(self, interaction: discord.Interaction, entry_id: str) -> None:
-        """A suggestion of a `clarify` reply was pressed: the message becomes its answer."""
-        try:
-            entry = self.bot.knowledge.entry(entry_id)
-            if entry is None:
-                await interaction.response.send_message(
-                    "That answer is no longer in my knowledge base; please ask again.",
-                    ephemeral=True,
-                )
-                return
-            reply = render.entry_reply(entry)
-            embed = render.reply_embed(reply)
-            asked = interaction.message.embeds if interaction.message else []
-            if asked and asked[0].author.name:  # keep the question above its answer
-                embed.set_author(name=asked[0].author.name)
-            await interaction.response.edit_message(embed=embed, view=render.answer_buttons(reply))
-        except Exception:
-            log.exception("the answer button %s failed", entry_id)
-            await self.bot.tell(interaction, APOLOGY)
-
-    async def on_more_button(self, interaction: discord.Interaction, entry_id: str) -> None:
-        """More was pressed under an answer: the message shows all of it, buttons kept."""
-        try:
-            entry = self.bot.knowledge.entry(entry_id)
-            message = interaction.message
-            if entry is None or message is None:
-                await interaction.response.send_message(
-                    "That answer is no longer in my knowledge base; please ask again.",
-                    ephemeral=True,
-                )
-                return
-            shown = message.embeds[0] if message.embeds else None
-            embed = render.reply_embed(render.entry_reply(entry), whole=True)
-            if shown is not None and shown.author.name:
-                embed.set_author(name=shown.author.name)
-            if shown is not None and shown.title:
-                embed.title, embed.colour = shown.title, shown.colour
-            buttons = discord.ui.View.from_message(message, timeout=None)
-            for item in list(buttons.children):
-                if getattr(item, "custom_id", None) == f"massage:more:{entry_id}":
-                    buttons.remove_item(item)
-            await interaction.response.edit_message(
-                embed=embed, view=buttons if buttons.children else None
-            )
-        except Exception:
-            log.exception("the more button %s failed", entry_id)
-            await self.bot.tell(interaction, APOLOGY)
 
     # Guided sessions ---------------------------------------------------------------------
 
@@ -252,32 +165,26 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
         if problem is not None:
             await interaction.response.send_message(problem, ephemeral=True)
             return
-        engine, place, user = self.bot.engine, str(interaction.channel_id), interaction.user
         try:
-            update = await engine.start(
-                place, str(user.id), routine, group=group, server_id=_server(interaction.guild_id)
-            )
-            if update.kind == "existing":
-                await self._show_existing(interaction, update)
-                return
-            if partner is not None:  # the receiver moves the session too
-                assert update.session is not None
-                session_id, partner_id = update.session.id, str(partner.id)
-                await engine.join(session_id, partner_id, "receiver")
-                update = await engine.hand_control(session_id, str(user.id), partner_id)
+            update = await self.bot.engine.start(
+                str(interaction.channel_id), str(interaction.user.id), routine, group=group,
+                server_id=_server(interaction.guild_id),
+                partner=str(partner.id) if partner is not None else None,
+            )  # fmt: skip
         except SessionError as error:
             await interaction.response.send_message(str(error), ephemeral=True)
             return
-        assert update.session is not None
-        picture = await self.bot.step_picture(update)
-        response = await interaction.response.send_message(
-            **render.session_message(update, self.bot.clock(), picture, new=True)
-        )
-        assert self.bot.store is not None and response.message_id is not None
-        await self.bot.store.set_session_message(
-            update.session.id, str(interaction.channel_id), str(response.message_id)
-        )
-        self.bot.wake_timer()
+        if update.kind == "existing":
+            await self._show_existing(interaction, update)
+            return
+        if partner is None:
+            await self.bot.session_messages.post(interaction, update)
+            return
+        invitation = INVITATION.format(partner=partner.mention, giver=interaction.user.display_name)
+        await self.bot.session_messages.post(
+            interaction, update, content=invitation,
+            allowed_mentions=discord.AllowedMentions(users=[partner]),  # asked, not yet in
+        )  # fmt: skip
 
     async def _start_problem(
         self, interaction: discord.Interaction, partner: discord.User | None, group: bool
@@ -299,14 +206,17 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
         return None
 
     async def _show_existing(self, interaction: discord.Interaction, update: Update) -> None:
+        """Starting again while a session runs here: a link to its message, or, when it has
+        none any more, the message posted again."""
         assert self.bot.store is not None and update.session is not None
         location = await self.bot.store.session_message(update.session.id)
-        where = ""
-        if location is not None:
-            server = interaction.guild_id or "@me"
-            where = f" ([its message](https://discord.com/channels/{server}/{location[0]}/{location[1]}))"
+        if location is None:
+            await self.bot.session_messages.post(interaction, update)
+            return
+        server = interaction.guild_id or "@me"
+        link = f"https://discord.com/channels/{server}/{location.channel_id}/{location.message_id}"
         await interaction.response.send_message(
-            f"You already have a session here{where}: {update_note(update)} "
+            f"You already have a session here ([its message]({link})): {update_note(update)} "
             "Use `/massage stop` to end it first.",
             ephemeral=True,
         )
@@ -332,77 +242,28 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
         await self._command(interaction, "stop")
 
     async def _command(self, interaction: discord.Interaction, action: str) -> None:
-        """A session command typed as a slash command: do it, then edit the live message."""
-        if await self._cooling_down(interaction):
+        """A session command typed as a slash command: do it (its message follows by itself),
+        and say privately what was done."""
+        if await self.bot.cooling_down(interaction):
             return
-        session = self.bot.engine.find(str(interaction.channel_id), str(interaction.user.id))
+        engine, place = self.bot.engine, str(interaction.channel_id)
+        session = engine.find(place, str(interaction.user.id))
         if session is None:
             await interaction.response.send_message(NO_SESSION, ephemeral=True)
             return
+        command = {
+            "next": engine.next_step,
+            "back": engine.previous_step,
+            "pause": engine.pause,
+            "resume": engine.resume,
+            "stop": engine.stop,
+        }[action]
         try:
-            update = await ACTIONS[action](self.bot.engine, session.id, str(interaction.user.id))
+            update = await command(session.id, str(interaction.user.id), place=place)
         except SessionError as error:
             await interaction.response.send_message(str(error), ephemeral=True)
             return
-        self.bot.wake_timer()
-        self.bot.show_session(update)
         await interaction.response.send_message(update_note(update), ephemeral=True)
-
-    async def on_session_button(
-        self, interaction: discord.Interaction, session_id: str, action: str
-    ) -> None:
-        """A session button was pressed (also on a message from before a restart)."""
-        try:
-            await self._press(interaction, session_id, action)
-        except Exception:
-            log.exception("the session button %s of %s failed", action, session_id)
-            await self.bot.tell(interaction, APOLOGY)
-
-    async def _press(self, interaction: discord.Interaction, session_id: str, action: str) -> None:
-        if await self._cooling_down(interaction):
-            return
-        user_id = str(interaction.user.id)
-        session = self.bot.engine.get(session_id)
-        outsider = session is not None and all(p.user_id != user_id for p in session.participants)
-        if outsider and action != "join":
-            await interaction.response.send_message(NOT_YOURS, ephemeral=True)
-            return
-        try:
-            update = await ACTIONS[action](self.bot.engine, session_id, user_id)
-        except SessionError as error:
-            await interaction.response.send_message(str(error), ephemeral=True)
-            return
-        if action in ("more", "less"):
-            await self._send_advice(interaction, update, more=action == "more")
-            return
-        self.bot.wake_timer()
-        picture = await self.bot.step_picture(update)
-        await interaction.response.edit_message(
-            **render.session_message(update, self.bot.clock(), picture)
-        )
-        self.bot.shown_by_interaction(update)
-
-    async def _send_advice(
-        self, interaction: discord.Interaction, update: Update, *, more: bool
-    ) -> None:
-        """The receiver's request reaches the giver, the one mention the bot makes on purpose."""
-        assert update.session is not None and update.reply is not None
-        embed = render.advice_embed(update.reply, more)
-        user_id = str(interaction.user.id)
-        me = next(p for p in update.session.participants if p.user_id == user_id)
-        givers = [p.user_id for p in update.session.participants if p.role == "giver"]
-        if me.role != "receiver" or not givers:
-            await interaction.response.send_message(embed=embed, ephemeral=True)
-            return
-        wanted = "more" if more else "less"
-        await interaction.response.send_message(
-            content=" ".join(f"<@{giver}>" for giver in givers)
-            + f" {interaction.user.display_name} would like {wanted} pressure.",
-            embed=embed,
-            allowed_mentions=discord.AllowedMentions(
-                users=[discord.Object(int(giver)) for giver in givers]
-            ),
-        )
 
     # Looking things up --------------------------------------------------------------------
 
@@ -427,7 +288,7 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
         entry = next((e for e in entries if typed in (e.id, e.title.lower())), None)
         if entry is None:
             found = choices(entries, typed)
-            entry = knowledge.entry(found[0].value) if len(found) == 1 else None
+            entry = knowledge.entry(found[0].value) if found else None
         if entry is None:
             await interaction.response.send_message(
                 f"I don't know a {kind} called {render.shorten(name, 100)!r}. "
@@ -470,23 +331,8 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
     async def help(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(embed=render.help_embed(), ephemeral=True)
 
-    # Shared -----------------------------------------------------------------------------
-
-    async def _cooling_down(self, interaction: discord.Interaction) -> bool:
-        """Whether the user must wait (and has been told so, privately)."""
-        wait = self.bot.cooldown.retry_after(interaction.user.id)
-        if wait is None:
-            return False
-        await interaction.response.send_message(_cooldown_text(wait), ephemeral=True)
-        return True
-
-
 def _server(guild_id: int | None) -> str | None:
     return str(guild_id) if guild_id is not None else None
-
-
-def _cooldown_text(wait: float) -> str:
-    return f"Easy there: give me {max(round(wait), 1)} s, then try again."
 
 
 def _reply_message(update: Update, question: str) -> dict[str, Any]:
@@ -499,7 +345,7 @@ def _reply_message(update: Update, question: str) -> dict[str, Any]:
             value="I paused your session. Press Resume on its message when it is safe to go on.",
         )
     message: dict[str, Any] = {"embed": embed}
-    buttons = render.answer_buttons(update.reply)
+    buttons = answer_buttons(update.reply)
     if buttons is not None:
         message["view"] = buttons
     return message

@@ -1,32 +1,22 @@
-"""The one place that turns engine data into Discord embeds and buttons.
-
-Buttons are `discord.ui.DynamicItem`s: their custom id carries what is needed to act
-(`massage:s:<session>:<action>`, `massage:a:<entry>`), so they keep working after a
-restart. Pressing one hands the interaction to the cog named `HANDLER_COG`.
-"""
+"""The one place that turns engine data into Discord embeds (buttons: `cogs.controls`)."""
 
 from __future__ import annotations
 
 import io
 import re
-from typing import Any, Protocol
 
 import discord
-from discord.ext import commands
 
 from bot.knowledge import Entry, Routine, Safety
-from bot.reply import Reply
+from bot.reply import Reply, clock_text
 from bot.sessions import SessionView, Summary, Update
 
-HANDLER_COG = "Massage"
 PROGRESS_CELLS = 10
-BUTTON_LABEL_CHARS = 80
 PEOPLE_SHOWN = 10
 EMBED_TITLE_CHARS = 256
 EMBED_DESCRIPTION_CHARS = 4096
 FIELD_VALUE_CHARS = 1024
 AUTHOR_NAME_CHARS = 256
-STEP_PICTURE = "step.png"
 
 COLOURS = {
     "answer": discord.Colour.teal(),
@@ -34,118 +24,11 @@ COLOURS = {
     "clarify": discord.Colour.gold(),
     "fallback": discord.Colour.light_grey(),
 }
-_GREY, _BLUE, _GREEN, _RED = (
-    discord.ButtonStyle.secondary,
-    discord.ButtonStyle.primary,
-    discord.ButtonStyle.success,
-    discord.ButtonStyle.danger,
-)
-SESSION_ACTIONS: dict[str, tuple[str, discord.ButtonStyle, int]] = {
-    "back": ("Back", _GREY, 0),
-    "pause": ("Pause", _GREY, 0),
-    "resume": ("Resume", _GREY, 0),
-    "next": ("Next", _BLUE, 0),
-    "more": ("More pressure", _GREEN, 1),
-    "less": ("Less pressure", _GREEN, 1),
-    "stop": ("Stop", _RED, 1),
-    "join": ("Join", _GREY, 2),
-    "leave": ("Leave", _GREY, 2),
-}
-SESSION_TEMPLATE = (
-    rf"massage:s:(?P<session>[0-9a-f]{{1,32}}):(?P<action>{'|'.join(SESSION_ACTIONS)})"
-)
-ANSWER_TEMPLATE = r"massage:a:(?P<entry>[a-z0-9]+(?:-[a-z0-9]+)*)"
-MORE_TEMPLATE = r"massage:more:(?P<entry>[a-z0-9]+(?:-[a-z0-9]+)*)"
 
 
 def shorten(text: str, limit: int) -> str:
     """`text` cut to `limit` characters, with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "\N{HORIZONTAL ELLIPSIS}"
-
-
-# Buttons --------------------------------------------------------------------------------
-
-
-class ButtonHandler(Protocol):
-    """What handles pressed buttons (the Massage cog)."""
-
-    async def on_session_button(
-        self, interaction: discord.Interaction, session_id: str, action: str
-    ) -> None: ...
-
-    async def on_answer_button(self, interaction: discord.Interaction, entry_id: str) -> None: ...
-
-    async def on_more_button(self, interaction: discord.Interaction, entry_id: str) -> None: ...
-
-
-def _handler(interaction: discord.Interaction) -> ButtonHandler | None:
-    client = interaction.client
-    if not isinstance(client, commands.bot.BotBase):
-        return None
-    return client.get_cog(HANDLER_COG)  # type: ignore[return-value]
-
-
-class SessionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=SESSION_TEMPLATE):
-    """A session control: Back, Pause/Resume, Next, More/Less pressure, Stop, Join/Leave."""
-
-    def __init__(self, session_id: str, action: str) -> None:
-        label, style, row = SESSION_ACTIONS[action]
-        custom_id = f"massage:s:{session_id}:{action}"
-        super().__init__(discord.ui.Button(label=label, style=style, row=row, custom_id=custom_id))
-        self.session_id = session_id
-        self.action = action
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> SessionButton:
-        return cls(match["session"], match["action"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        handler = _handler(interaction)
-        if handler is not None:
-            await handler.on_session_button(interaction, self.session_id, self.action)
-
-
-class AnswerButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=ANSWER_TEMPLATE):
-    """One suggestion of a `clarify` reply; pressing it shows that entry's answer."""
-
-    def __init__(self, entry_id: str, title: str = "") -> None:
-        label = shorten(title or entry_id, BUTTON_LABEL_CHARS)
-        button = discord.ui.Button(label=label, style=_GREY, custom_id=f"massage:a:{entry_id}")
-        super().__init__(button)
-        self.entry_id = entry_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> AnswerButton:
-        return cls(match["entry"], item.label or "")
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        handler = _handler(interaction)
-        if handler is not None:
-            await handler.on_answer_button(interaction, self.entry_id)
-
-
-class MoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=MORE_TEMPLATE):
-    """Under an answer shown cut short: pressing it shows the whole answer."""
-
-    def __init__(self, entry_id: str) -> None:
-        button = discord.ui.Button(label="More", style=_BLUE, custom_id=f"massage:more:{entry_id}")
-        super().__init__(button)
-        self.entry_id = entry_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
-    ) -> MoreButton:
-        return cls(match["entry"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        handler = _handler(interaction)
-        if handler is not None:
-            await handler.on_more_button(interaction, self.entry_id)
 
 
 # Replies --------------------------------------------------------------------------------
@@ -170,18 +53,6 @@ def reply_embed(reply: Reply, question: str | None = None, *, whole: bool = Fals
             )
         )
     return embed
-
-
-def answer_buttons(reply: Reply) -> discord.ui.View | None:
-    """More, when the answer was cut short; and one button per suggestion (four at most):
-    what a `clarify` may have meant, or what else the message asked about."""
-    view = discord.ui.View(timeout=None)
-    if reply.rest and reply.id is not None:
-        view.add_item(MoreButton(reply.id))
-    if reply.kind in ("clarify", "answer"):
-        for suggestion in reply.suggestions[:4]:
-            view.add_item(AnswerButton(suggestion.id, suggestion.title))
-    return view if view.children else None
 
 
 def entry_reply(entry: Entry) -> Reply:
@@ -270,11 +141,6 @@ def progress_bar(done: int, total: int) -> str:
     return "\N{BLACK LARGE SQUARE}" * filled + "\N{WHITE LARGE SQUARE}" * (PROGRESS_CELLS - filled)
 
 
-def _mmss(seconds: float) -> str:
-    whole = max(round(seconds), 0)
-    return f"{whole // 60}:{whole % 60:02d}"
-
-
 def session_embed(view: SessionView, now: float, *, other_side: bool = False) -> discord.Embed:
     """Step n of m with its instructions, a live countdown and the clock time it ends."""
     step = view.step
@@ -292,7 +158,7 @@ def session_embed(view: SessionView, now: float, *, other_side: bool = False) ->
         lines.append(f"\N{STOPWATCH} Next step <t:{int(view.due_at)}:R>")
     elif view.state == "paused":
         lines.append(
-            f"\N{DOUBLE VERTICAL BAR} Paused with {_mmss(view.seconds_left)} left on this step"
+            f"\N{DOUBLE VERTICAL BAR} Paused with {clock_text(view.seconds_left)} left on this step"
         )
     elif view.state == "time_up":
         lines.append("\N{BELL} Time is up: press Next to finish, or Back to repeat a step.")
@@ -306,6 +172,13 @@ def session_embed(view: SessionView, now: float, *, other_side: bool = False) ->
         colour=discord.Colour.blurple(),
     )
     embed.add_field(name="People", value=people_line(view), inline=False)
+    if view.invited is not None and view.invite_expires_at is not None:
+        embed.add_field(
+            name="Invitation",
+            value=f"<@{view.invited}>, press Accept to receive this massage "
+            f"(open until <t:{int(view.invite_expires_at)}:t>).",
+            inline=False,
+        )
     embed.set_footer(text=f"session {view.id}")
     return embed
 
@@ -319,24 +192,6 @@ def people_line(view: SessionView) -> str:
         line = f"Host <@{view.host}>, {count}" + (f": {shown}" if shown else "")
         return shorten(line, FIELD_VALUE_CHARS)
     return ", ".join(f"{p.role} <@{p.user_id}>" for p in view.participants)
-
-
-def session_buttons(view: SessionView) -> discord.ui.View:
-    """Back, Pause/Resume, Next; More, Less, Stop; and Join/Leave for a group."""
-    actions = [
-        "back",
-        "resume" if view.state == "paused" else "pause",
-        "next",
-        "more",
-        "less",
-        "stop",
-    ]
-    if view.group:
-        actions += ["join", "leave"]
-    buttons = discord.ui.View(timeout=None)
-    for action in actions:
-        buttons.add_item(SessionButton(view.id, action))
-    return buttons
 
 
 def summary_embed(summary: Summary) -> discord.Embed:
@@ -356,19 +211,19 @@ def summary_embed(summary: Summary) -> discord.Embed:
     )
 
 
-def session_message(
-    update: Update, now: float, picture: bytes | None, *, new: bool = False
-) -> dict[str, Any]:
-    """Keyword arguments to send (`new`) or edit the session message after `update`, with
-    the step's `picture` (a PNG) as the embed's image.
+_MENTION = re.compile(r"<@[!&]?\d+>|<#\d+>")
 
-    An edit always names the message's files (`attachments`): the picture, or none. Left
-    out, Discord keeps the old file, which clients may then also show outside the edited
-    embed (discord/discord-api-docs#5675).
-    """
-    files = "files" if new else "attachments"
+
+def strip_mentions(text: str) -> str:
+    """A message's text without user, role and channel mentions."""
+    return " ".join(_MENTION.sub(" ", text).split())
+
+
+def update_embed(update: Update, now: float) -> discord.Embed:
+    """The session message's embed after `update`: the summary once it has ended, else its
+    step (with last time's pressure on a new session)."""
     if update.summary is not None:
-        return {"embed": summary_embed(update.summary), "view": None, files: []}
+        return summary_embed(update.summary)
     assert update.session is not None
     embed = session_embed(update.session, now, other_side=update.other_side)
     if update.usual_pressure is not None:
@@ -376,16 +231,4 @@ def session_message(
             f"*Last time, {update.usual_pressure} pressure suited.*\n{embed.description}",
             EMBED_DESCRIPTION_CHARS,
         )
-    return {
-        "embed": embed,
-        "view": session_buttons(update.session),
-        files: picture_files(embed, picture, STEP_PICTURE),
-    }
-
-
-_MENTION = re.compile(r"<@[!&]?\d+>|<#\d+>")
-
-
-def strip_mentions(text: str) -> str:
-    """A message's text without user, role and channel mentions."""
-    return " ".join(_MENTION.sub(" ", text).split())
+    return embed

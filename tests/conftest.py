@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -141,3 +142,17 @@ async def store(db_path: Path) -> AsyncIterator[Store]:
 @pytest.fixture
 def engine(kb: KnowledgeBase, store: Store, asker: FakeAsker, clock: FakeClock) -> SessionEngine:
     return SessionEngine(kb, store, asker, clock)
+
+
+REQUIRE_ALL_VARIABLE = "MASSAGE_BOT_TEST_EVERYTHING"
+
+
+def require(available: bool, what: str, how: str) -> None:
+    """Skip a test that needs `what` where it is not available, saying `how` to run it;
+    with ``MASSAGE_BOT_TEST_EVERYTHING=1`` (CI sets it) the skip is a failure instead."""
+    if available:
+        return
+    message = f"needs {what}: {how}"
+    if os.environ.get(REQUIRE_ALL_VARIABLE) == "1":
+        pytest.fail(message)
+    pytest.skip(message)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bot.assistant import Assistant, MatchSettings
 from bot.knowledge import load_knowledge
-from bot.reply import StepContext, split_lead
+from bot.reply import MAX_QUESTION_CHARS, StepContext, split_lead
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -149,6 +149,30 @@ def test_ask_reads_stdin_one_question_per_line() -> None:
     assert kinds == ["answer", "fallback", "safety"]
 
 
+def test_ask_answers_every_line_of_bytes_that_are_not_all_utf8() -> None:
+    lines = [b"more pressure?", b"\xff\xfe oil or lotion?", b"caf\xe9 chat", b"im pregnant ok?"]
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--json"], input=b"\n".join(lines) + b"\n",
+        capture_output=True, timeout=60, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stderr == b""
+    replies = [json.loads(line.decode("utf-8")) for line in result.stdout.splitlines()]
+    questions = [r["question"] for r in replies]
+    assert questions[1:3] == ["\ufffd\ufffd oil or lotion?", "caf\ufffd chat"]
+    assert (replies[0]["id"], replies[1]["id"], replies[3]["kind"]) == (
+        "more-pressure", "oil-or-lotion", "safety"
+    )
+
+
+def test_ask_refuses_a_line_over_the_limit_quickly() -> None:
+    huge = "why " * 250_000  # a megabyte on one line
+    result = run_cli("ask", "--json", stdin=f"{huge}\nmore pressure?\n")
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["kind"] == "fallback" and "characters long" in first["text"]
+    assert len(first["question"]) == MAX_QUESTION_CHARS
+    assert second["id"] == "more-pressure"
+
+
 def test_ask_in_a_routine_step() -> None:
     kb = load_knowledge()
     steps = kb.routines["upper-back"].steps
@@ -204,10 +228,16 @@ def test_ordinary_words_do_not_raise_a_red_flag(assistant: Assistant, question: 
 
 
 def test_a_red_flag_at_the_end_of_a_very_long_message_still_wins(assistant: Assistant) -> None:
-    story = "We had a lovely week at the lake and I want to thank her somehow. " * 40
+    story = "We had a lovely week at the lake and I want to thank her somehow. " * 28
     reply = assistant.ask(story + "She is pregnant, can I massage her back?")
-    assert len(story) > 2000
+    assert 1800 < len(story) < MAX_QUESTION_CHARS
     assert (reply.kind, reply.id) == ("safety", "pregnancy")
+
+
+def test_a_question_over_the_limit_is_refused_at_once(assistant: Assistant) -> None:
+    reply = assistant.ask("why " * 250_000 + "she is pregnant")  # a megabyte
+    assert reply.kind == "fallback" and "1000015 characters long" in reply.text
+    assert len(reply.question) == MAX_QUESTION_CHARS
 
 
 def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
+import re
 import signal
 import sqlite3
 import subprocess
@@ -28,7 +29,7 @@ from bot.console import (
     serve,
 )
 from bot.knowledge import KnowledgeBase
-from bot.reply import clock_text
+from bot.reply import Reply, clock_text
 from bot.sessions import SessionEngine
 from bot.store import Store, StoreError
 
@@ -235,6 +236,22 @@ async def test_existing_session_offers_depend_on_its_state(
     )
 
 
+async def test_more_shows_the_rest_of_a_long_answer(
+    engine: SessionEngine, screen: Screen, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    long = "Lean in slowly. " + " ".join(["Then keep going with the flat of your hand."] * 12)
+    answer = Reply("oil?", "answer", long, "oil-or-lotion", "Oil", 90.0)
+    monkeypatch.setattr(engine.asker, "ask", lambda question, context=None: answer)
+    console = Console(engine, screen)
+    await console.handle("should I use oil")
+    said = screen.take()
+    assert said.endswith("(more: the rest)") and len(said.split()) < 70
+    await console.handle("more")
+    assert screen.take().replace("\n", " ") == answer.rest
+    await console.handle("more")  # no rest left: "more" is more pressure again
+    assert screen.take() == "No session yet: type start ROUTINE (routines lists them)."
+
+
 # The real program, over a pipe ----------------------------------------------------
 
 
@@ -427,4 +444,58 @@ def test_an_invalid_knowledge_directory_or_time_scale_is_reported(
     assert (
         result.stderr
         == "massage-bot: MASSAGE_BOT_TIME_SCALE must be a positive number, not 'fast'\n"
+    )
+
+
+def test_sigterm_ends_the_console_with_the_session_paused(
+    spawn: Callable[..., ConsoleProcess],
+) -> None:
+    console = spawn()
+    console.send("start tiny")
+    console.expect("Step 1 of 4")
+    console.process.send_signal(signal.SIGTERM)
+    assert console.process.wait(10) == 0
+    assert "Paused your session" in console.expect("Paused your session")
+
+
+def test_demonstration_time_stays_consistent_across_a_kill(
+    spawn: Callable[..., ConsoleProcess],
+) -> None:
+    first = spawn(time_scale=60)  # a 150 s step lasts 2.5 s
+    first.send("start tiny")
+    first.expect("Step 1 of 4")
+    time.sleep(0.5)
+    first.kill()
+    time.sleep(1.0)  # 60 demonstration seconds pass while it is down
+    second = spawn(time_scale=60)
+    offer = second.expect("Unfinished session")
+    left = re.search(r"(\d+):(\d\d) left", offer)
+    assert left, offer
+    seconds = int(left[1]) * 60 + int(left[2])
+    assert seconds <= 150 - 60  # the time that passed counts, and none is added
+    second.kill()
+    third = spawn()  # the real clock: the session is not resumed on the wrong clock
+    assert "MASSAGE_BOT_TIME_SCALE=60" in third.expect("ran with")
+    third.send("start tiny")
+    assert "time scale" in third.expect("time scale")
+    code, _ = third.finish()
+    assert code == 0
+
+
+def test_a_damaged_store_is_one_clear_line(tmp_path: Path, knowledge_dir: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    subprocess.run(
+        [sys.executable, "-m", "bot", "console", "--db", str(path), "--knowledge",
+         str(knowledge_dir)],
+        input="start tiny\nquit\n", capture_output=True, text=True, cwd=REPO, timeout=30,
+        check=True,
+    )  # fmt: skip
+    data = bytearray(path.read_bytes())
+    data[4096 * 2 + 100 : 4096 * 4] = b"\xab" * (4096 * 4 - 4096 * 2 - 100)  # pages 3 and 4
+    path.write_bytes(bytes(data))
+    result = run_console_cli("--db", str(path), "--knowledge", str(knowledge_dir))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr == (
+        f"massage-bot: {path} is damaged (database disk image is malformed); "
+        "restore it from a backup or move it away\n"
     )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -143,5 +146,47 @@ def test_one_broken_file_does_not_bury_the_problem(tmp_path: Path) -> None:
     assert not any("does not exist" in line for line in others)
     (tmp_path / "faq.yaml").write_bytes(b"\xff\xfe not utf-8")
     problems = problems_for(tmp_path)
-    assert problems[0].startswith(f"{tmp_path / 'faq.yaml'}:1: cannot read the file")
+    assert problems[0] == f"{tmp_path / 'faq.yaml'}:1: not UTF-8 text"
     assert not any("does not exist" in line for line in problems)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "says"),
+    [
+        ("- id: ok-entry\n  ? [a, list]\n  : as a key\n", 2, "a key must be plain text"),
+        ("- id: dated\n  title: 2024-02-30\n", 1, "questions: Field required"),  # no date
+        (f"- id: big\n  title: Big\n  related: {'9' * 5000}\n", 1, ""),  # a huge number
+        ("- id: deep\n  title: " + "[" * 5000 + "]" * 5000 + "\n", 2, ""),
+    ],
+)
+def test_odd_yaml_is_a_problem_with_its_line_not_a_traceback(
+    tmp_path: Path, text: str, line: int, says: str
+) -> None:
+    path = write(tmp_path, "faq.yaml", text)
+    problems = problems_for(tmp_path)
+    assert problems and all(p.startswith(f"{path}:") for p in problems)
+    assert says in "\n".join(problems)
+    assert any(p.startswith(f"{path}:{line}:") for p in problems)
+
+
+def test_only_regular_files_of_a_sensible_size_are_read(tmp_path: Path) -> None:
+    (tmp_path / "faq.yaml").symlink_to("/dev/zero")
+    assert problems_for(tmp_path) == [f"{tmp_path / 'faq.yaml'}:1: not a regular file "
+                                      "(a pipe, a device or a link to one)"]  # fmt: skip
+    (tmp_path / "faq.yaml").unlink()
+    os.mkfifo(tmp_path / "faq.yaml")  # nobody writes to it: reading must not wait
+    assert "not a regular file" in problems_for(tmp_path)[0]
+    (tmp_path / "faq.yaml").unlink()
+    write(tmp_path, "faq.yaml", "# " + "x" * 2_100_000 + "\n")
+    assert problems_for(tmp_path) == [f"{tmp_path / 'faq.yaml'}:1: larger than 2 MB; split it up"]
+
+
+def test_kb_check_reports_odd_files_in_one_line_each(tmp_path: Path) -> None:
+    (tmp_path / "faq.yaml").symlink_to("/dev/zero")
+    write(tmp_path, "techniques.yaml", "- ? [key]\n  : value\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "kb", "check", str(tmp_path)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) == 2

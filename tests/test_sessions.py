@@ -446,9 +446,15 @@ async def run_command(engine: SessionEngine, command: str, session_id: str) -> U
     }
     if command == "ask":
         return await engine.ask("console", "me", "should I use oil")
-    if command == "join":
+    if command == "join":  # a personal session is joined by invitation only
         return await engine.join(session_id, "partner")
     return await actions[command](session_id, "me")
+
+
+async def with_partner(engine: SessionEngine, session_id: str, partner: str = "partner") -> Update:
+    """Invite `partner` to the session of "me", and accept."""
+    await engine.invite(session_id, "me", partner)
+    return await engine.answer_invitation(session_id, partner, accept=True)
 
 
 @pytest.mark.parametrize("state", ["running", "paused", "time_up", "ended"])
@@ -477,7 +483,7 @@ async def test_every_command_in_every_state(
     if command in ("more", "less", "ask"):
         expected = f"reply/{state}/{before.step_index}"
     if command == "join":
-        expected = f"joined/{state}/{before.step_index}"
+        expected = "refused"
     if command == "leave":
         expected = f"ended/{'completed' if state == 'time_up' else 'stopped'}/{before.step_index}"
     if expected == "refused":
@@ -520,7 +526,7 @@ async def test_pressure_requests_become_the_usual_pressure(
     engine: SessionEngine, store: Store
 ) -> None:
     session_id = await started(engine)
-    await engine.join(session_id, "partner")
+    await with_partner(engine, session_id)
     await engine.more_pressure(session_id, "partner")
     await engine.more_pressure(session_id, "partner")
     await engine.less_pressure(session_id, "me")
@@ -619,11 +625,66 @@ async def test_group_sessions_follow_the_host(
 
 async def test_joining_needs_no_other_session_in_that_place(engine: SessionEngine) -> None:
     mine = await started(engine, "me", "channel")
-    theirs = await started(engine, "you", "channel")
+    theirs = (await engine.start("channel", "you", "tiny", group=True)).session.id
     with pytest.raises(SessionError, match="already have a session"):
         await engine.join(theirs, "me")
-    joined = await engine.join(mine, "you2")
-    assert joined.session.participants[-1].role == "receiver"
+    with pytest.raises(SessionError, match="Only group sessions"):
+        await engine.join(mine, "you2")
+    with pytest.raises(SessionError, match="its own channel"):
+        await engine.join(theirs, "you2", place="elsewhere")
+    assert (await engine.join(theirs, "you2", place="channel")).kind == "joined"
+
+
+async def test_a_partner_joins_only_by_accepting(engine: SessionEngine, clock: FakeClock) -> None:
+    started_with = await engine.start("channel", "me", "tiny", partner="you")
+    session_id = started_with.session.id
+    assert started_with.session.invited == "you" and len(started_with.session.participants) == 1
+    with pytest.raises(SessionError, match="for someone else"):
+        await engine.answer_invitation(session_id, "stranger", accept=True)
+    declined = await engine.answer_invitation(session_id, "you", accept=False)
+    assert declined.session.invited is None and len(declined.session.participants) == 1
+    await engine.invite(session_id, "me", "you")
+    clock.advance(301)  # too late
+    with pytest.raises(SessionError, match="expired"):
+        await engine.answer_invitation(session_id, "you", accept=True)
+    assert engine.get(session_id).invited is None
+    await engine.invite(session_id, "me", "you")
+    accepted = await engine.answer_invitation(session_id, "you", accept=True)
+    receiver = accepted.session.participants[-1]
+    assert (receiver.user_id, receiver.role, receiver.in_control) == ("you", "receiver", True)
+    with pytest.raises(SessionError, match="room"):
+        await engine.invite(session_id, "me", "third")
+
+
+async def test_a_press_from_a_step_that_has_passed_is_not_applied(
+    engine: SessionEngine, clock: FakeClock
+) -> None:
+    session_id = await started(engine)
+    clock.advance(STEP)  # the timer moves on to step 2 as the person presses Next on step 1
+    await engine.tick()
+    update = await engine.next_step(session_id, "me", at_step=0)
+    assert (update.kind, update.session.step_index) == ("current", 1)
+    moved = await engine.next_step(session_id, "me", at_step=1)
+    assert (moved.kind, moved.session.step_index) == ("step", 2)
+    back = await engine.previous_step(session_id, "me", at_step=1)
+    assert back.kind == "current"
+
+
+async def test_every_change_is_announced_once_written(
+    engine: SessionEngine, store: Store, kb: KnowledgeBase, clock: FakeClock
+) -> None:
+    heard: list[Update] = []
+    engine.subscribe(heard.append)
+    session_id = await started(engine)
+    await engine.next_step(session_id, "me")
+    clock.advance(STEP)
+    await engine.tick()
+    await engine.pause(session_id, "me")
+    assert [u.kind for u in heard] == ["started", "step", "step", "paused"]
+    versions = [u.session.version for u in heard]
+    assert versions == sorted(versions) and len(set(versions)) == 4
+    stored = await store.load_session(session_id, kb.routines)
+    assert stored.event_seq == versions[-1]
 
 
 async def test_a_failed_write_changes_nothing(

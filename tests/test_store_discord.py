@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.sessions import SessionEngine
-from bot.store import Store
+from bot.store import SessionMessage, Store
 
 
 async def test_a_sessions_message_is_remembered(engine: SessionEngine, store: Store) -> None:
@@ -14,9 +14,15 @@ async def test_a_sessions_message_is_remembered(engine: SessionEngine, store: St
     assert started.session is not None
     session_id = started.session.id
     assert await store.session_message(session_id) is None
-    await store.set_session_message(session_id, "10", "20")
+    await store.set_session_message(session_id, "10", "20", shown_version=1)
     await store.set_session_message(session_id, "10", "21")  # posted again
-    assert await store.session_message(session_id) == ("10", "21")
+    assert await store.session_message(session_id) == SessionMessage(session_id, "10", "21", 0)
+    assert await store.stale_session_messages() == [SessionMessage(session_id, "10", "21", 0)]
+    await store.set_shown_version(session_id, started.session.version)
+    assert await store.stale_session_messages() == []
+    await engine.next_step(session_id, "alice")  # the session moves on: its message is behind
+    (stale,) = await store.stale_session_messages()
+    assert stale.shown_version == started.session.version
 
 
 async def test_answer_channels_per_server(store: Store) -> None:

@@ -819,13 +819,15 @@ class FakeDiscord:
     # --- what users do -----------------------------------------------------------------------
 
     async def slash(
-        self, user: User, channel: Channel, /, *path: str, **options: Any
+        self, user: User, channel: Channel, /, *path: str, forged: bool = False, **options: Any
     ) -> Interaction:
         """``user`` runs ``/path...`` in ``channel`` with ``options`` (registered names; users,
         channels and roles as fake objects). Raises where Discord's client would not send it:
         LookupError for a command the bot did not register, ValueError for bad options,
-        PermissionError when the member lacks the command's default permissions."""
-        data = self._command_data(user, channel, path, options, focused=None)
+        PermissionError when the member lacks the command's default permissions.
+        ``forged=True`` sends it anyway, past the permissions and places Discord's client
+        keeps a command to (a hand-made request: the bot must check for itself)."""
+        data = self._command_data(user, channel, path, options, focused=None, forged=forged)
         return await self._interact(APPLICATION_COMMAND, user, channel, data)
 
     async def autocomplete(
@@ -836,18 +838,20 @@ class FakeDiscord:
         if not options:
             raise ValueError("autocomplete needs the option being typed")
         focused = list(options)[-1]
-        data = self._command_data(user, channel, path, options, focused=focused)
+        data = self._command_data(user, channel, path, options, focused=focused, forged=False)
         interaction = await self._interact(AUTOCOMPLETE, user, channel, data)
         body = (await interaction.response()).json
         assert body["type"] == 8, f"autocomplete answered with callback type {body['type']}"
         return body["data"]["choices"]
 
     async def press(
-        self, user: User, message: Message, button: str, *, must_exist: bool = True
+        self, user: User, message: Message, button: str, *, must_exist: bool = True,
+        channel: Channel | None = None,
     ) -> Interaction:
         """``user`` presses the button with custom_id or label ``button`` on ``message``.
         ``must_exist=False`` sends ``button`` as a custom_id even if the message has no such
-        button (a stale or forged id)."""
+        button (a stale or forged id); ``channel`` claims the press came from another channel
+        (forged: Discord's client would never send it)."""
         if must_exist:
             found = message.button(button)
             if found.get("disabled"):
@@ -858,7 +862,8 @@ class FakeDiscord:
         else:
             custom_id = button
         data = {"custom_id": custom_id, "component_type": 2}
-        return await self._interact(MESSAGE_COMPONENT, user, message.channel, data, message)
+        where = channel or message.channel
+        return await self._interact(MESSAGE_COMPONENT, user, where, data, message)
 
     async def send_message(
         self, user: User, channel: Channel, content: str, *, reference: Message | None = None
@@ -1140,12 +1145,13 @@ class FakeDiscord:
 
     def _command_data(
         self, user: User, channel: Channel, path: tuple[str, ...], options: Json,
-        focused: str | None,
+        focused: str | None, forged: bool,
     ) -> Json:
         if not path:
             raise ValueError("a command name is needed")
         command = self._find_command(channel, path[0])
-        self._check_allowed(user, channel, command)
+        if not forged:
+            self._check_allowed(user, channel, command)
         data: Json = {"id": command["id"], "name": command["name"], "type": 1}
         if command.get("guild_id"):
             data["guild_id"] = command["guild_id"]

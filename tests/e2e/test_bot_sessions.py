@@ -41,10 +41,15 @@ async def test_a_partner_session_from_start_to_stop(
     assert "Tiny test routine: Warm up" in text and "Rest both hands" in text
     due, ends = int(clock.now + STEP_SECONDS), int(clock.now + 4 * STEP_SECONDS)
     assert f"<t:{due}:R>" in text and f"<t:{ends}:t>" in text
-    assert f"giver <@{alice.id}>, receiver <@{bob.id}>" in text
+    assert f"giver <@{alice.id}>" in text and f"receiver <@{bob.id}>" not in text  # asked only
+    assert message.mentions == [bob]  # the invitation, and only it, pings
+    assert "press Accept" in message.content
+    refused = await press(fake, fake.user("carol"), message, "Accept")
+    assert "for someone else" in ephemeral_text(refused)
+    await press(fake, bob, message, "Accept")
+    assert f"giver <@{alice.id}>, receiver <@{bob.id}>" in text_of(message)
     labels = [b["label"] for b in message.buttons]
     assert labels == ["Back", "Pause", "Next", "More pressure", "Less pressure", "Stop"]
-    assert message.mentions == []
 
     await press(fake, alice, message, "Next")
     assert step_of(message) == 2 and "left side" in text_of(message)
@@ -128,6 +133,7 @@ async def test_a_red_flag_in_a_session_pauses_it(fake: FakeDiscord, bot: Massage
     started = await slash(fake, alice, general, "massage", "start", routine="tiny", partner=bob)
     message = started.original
     assert message is not None
+    await press(fake, bob, message, "Accept")
     start = len(fake.calls)
     await fake.send_message(bob, general, f"{fake.bot.mention} my arm is going numb")
     reply = await fake.wait_for_call("POST", rf"/channels/{general.id}/messages", since=start)
@@ -213,6 +219,7 @@ async def test_a_restart_mid_session(fake: FakeDiscord, make_bot, clock) -> None
         started = await slash(fake, alice, general, "massage", "start", routine="tiny", partner=bob)
         message = started.original
         assert message is not None
+        await press(fake, bob, message, "Accept")
         await press(fake, alice, message, "Next")
         assert step_of(message) == 2
     clock.advance(STEP_SECONDS + 5)  # step 2's time ran out while the bot was down
@@ -254,6 +261,7 @@ async def test_a_direct_message_is_answered_in_the_sessions_context(
     started = await slash(fake, alice, general, "massage", "start", routine="tiny", partner=bob)
     message = started.original
     assert message is not None
+    await press(fake, bob, message, "Accept")
     await fake.send_message(bob, dm, "more pressure please")
     reply = await fake.wait_for_call("POST", rf"/channels/{dm.id}/messages")
     assert "Lean in a little" in reply.json["embeds"][0]["description"]  # step 1's advice
