@@ -183,9 +183,10 @@ class MassageBot(commands.AutoShardedBot):
             self._timer_wake.clear()
             deadline = self.engine.next_deadline()
             delay = TIMER_MAX_SLEEP if deadline is None else deadline - self.clock()
-            if delay > 0:
+            if delay > 0:  # asyncio.timeout, not wait_for: a cancel is never swallowed
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._timer_wake.wait(), min(delay, TIMER_MAX_SLEEP))
+                    async with asyncio.timeout(min(delay, TIMER_MAX_SLEEP)):
+                        await self._timer_wake.wait()
                 continue
             try:
                 await self.engine.tick()  # its changes are announced to session_messages

@@ -378,7 +378,8 @@ async def serve(
             await console.on_time()
             continue
         try:
-            line = await asyncio.wait_for(lines.get(), real_wait)
+            async with asyncio.timeout(real_wait):
+                line = await lines.get()
         except TimeoutError:
             await console.on_time()
             continue

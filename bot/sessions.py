@@ -232,12 +232,16 @@ class Session:
 
     @property
     def deadline(self) -> float | None:
-        """When the clock alone changes this session: a step's end, or abandonment."""
-        if self.state == "running":
-            return self.due_at
+        """When the clock alone changes this session: a step's end, abandonment, or the
+        end of a partner's invitation."""
+        moments = []
+        if self.state == "running" and self.due_at is not None:
+            moments.append(self.due_at)
         if self.state == "time_up":
-            return self.abandon_at
-        return None
+            moments.append(self.abandon_at)
+        if self.active and self.invited is not None and self.invite_expires_at is not None:
+            moments.append(self.invite_expires_at)
+        return min(moments, default=None)
 
     @property
     def abandon_at(self) -> float:
@@ -281,6 +285,9 @@ class Session:
         as abandoned an hour later if nobody touches it.
         """
         changed = False
+        if self.invited is not None and not self.invitation_open(now):
+            self.invited = self.invite_expires_at = None
+            changed = True
         while self.state == "running" and self.due_at is not None and now >= self.due_at:
             changed = True
             self.steps_done = max(self.steps_done, self.step_index + 1)
@@ -387,11 +394,10 @@ class Session:
 
     def answer_invitation(self, user_id: str, accept: bool, now: float) -> None:
         """The invited partner says yes (joins as the receiver, moving it too) or no."""
+        if not self.invitation_open(now):
+            raise SessionError("This invitation has expired (or was answered); ask for a new one.")
         if self.invited != user_id:
             raise SessionError("This invitation is for someone else.")
-        if not self.invitation_open(now):
-            self.invited = self.invite_expires_at = None
-            raise SessionError("This invitation has expired; ask for a new one.")
         self.invited = self.invite_expires_at = None
         if accept:
             self.join(user_id, "receiver", now)
@@ -827,9 +833,11 @@ class SessionEngine:
                     continue
                 seen.add(session_id)
                 session = stored.copy()
-                before = session.step
+                before, was = session.step, (session.step_index, session.state)
                 session.catch_up(now)
                 kind: UpdateKind = "step" if session.state == "running" else "time_up"
+                if (session.step_index, session.state) == was:
+                    kind = "invited"  # only the invitation ran out
                 moved.append((session, kind if session.active else "ended", before))
             changes = [(s, s.state if kind == "ended" else kind, None) for s, kind, _ in moved]
             try:

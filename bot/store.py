@@ -491,6 +491,13 @@ class Store:
         )
         return SessionMessage(*rows[0]) if rows else None
 
+    async def session_messages(self) -> list[SessionMessage]:
+        """Every remembered session message."""
+        rows = await self._rows(
+            "SELECT session_id, channel_id, message_id, shown_version FROM session_messages"
+        )
+        return [SessionMessage(*row) for row in rows]
+
     async def session_of_message(self, message_id: str) -> str | None:
         """The session a Discord message shows, if any."""
         value = await self._value(

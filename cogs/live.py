@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)  # then the host is told
 UNKNOWN_CHANNEL = 10003
-QUIET_KINDS = frozenset({"reply", "current", "existing"})  # nothing new to show
 NEEDED = {  # what the bot needs in a session's channel, in Discord's words
     "view_channel": "View Channel",
     "send_messages": "Send Messages",
@@ -69,14 +68,17 @@ class SessionMessages:
 
     def on_update(self, update: Update) -> None:
         """The engine's listener: a session changed (a command, a timer, a restore)."""
-        if update.session is None or (update.kind in QUIET_KINDS and not update.paused_for_safety):
+        if update.session is None:
             return
         session_id = update.session.id
-        known = self._newest.get(session_id)
-        newer = known is None or known.session is None
-        if newer or known.session.version <= update.session.version:  # type: ignore[union-attr]
-            self._newest[session_id] = update
         self.bot.wake_timer()
+        known = self._newest.get(session_id)
+        if known is not None and known.session is not None:
+            if known.session.version > update.session.version:
+                return
+            if _shows(known) == _shows(update):  # an answer or a pressure request
+                return
+        self._newest[session_id] = update
         self._kick(session_id)
 
     async def start(self) -> None:
@@ -131,27 +133,32 @@ class SessionMessages:
         made is looked up, or a new one posted: a session never stays without a message."""
         assert update.session is not None and self.bot.store is not None
         session_id = update.session.id
-        self._responding[session_id] += 1
-        message_id: int | None = None
+        self._responding[session_id] += 1  # until the message is remembered
         try:
-            picture = await self.bot.step_picture(update)
-            payload = session_message(update, self.bot.clock(), picture, new=True)
-            response = await interaction.response.send_message(**payload, **message)
-            message_id = response.message_id
-        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
-            log.warning("session %s: the response to start failed: %s", session_id, error)
-            with contextlib.suppress(discord.HTTPException, aiohttp.ClientError, TimeoutError):
-                message_id = (await interaction.original_response()).id
+            message_id: int | None = None
+            try:
+                picture = await self.bot.step_picture(update)
+                payload = session_message(update, self.bot.clock(), picture, new=True)
+                response = await interaction.response.send_message(**payload, **message)
+                message_id = response.message_id
+            except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+                log.warning("session %s: the response to start failed: %s", session_id, error)
+                with contextlib.suppress(discord.HTTPException, aiohttp.ClientError, TimeoutError):
+                    message_id = (await interaction.original_response()).id
+            if message_id is not None:
+                version = update.session.version
+                with contextlib.suppress(StoreError):
+                    await self.bot.store.set_session_message(
+                        session_id, update.session.place, str(message_id), version
+                    )
+                    self._shown[session_id] = version
         finally:
             self._responding[session_id] -= 1
-        if message_id is not None:
-            version = update.session.version
-            with contextlib.suppress(StoreError):
-                await self.bot.store.set_session_message(
-                    session_id, update.session.place, str(message_id), version
-                )
-                self._shown[session_id] = version
         self._kick(session_id)
+
+    def posting(self, session_id: str) -> bool:
+        """Whether the session's message is being posted or changed by a response now."""
+        return self._responding[session_id] > 0
 
     # Edits --------------------------------------------------------------------------------
 
@@ -298,3 +305,14 @@ class SessionMessages:
             await channel.send(text)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError, ValueError) as error:
             log.warning("session %s: could not tell the host: %s", view.id, error)
+
+
+def _shows(update: Update) -> tuple[object, ...]:
+    """What the session message shows of an update (what a new version may change)."""
+    view = update.session
+    assert view is not None
+    people = tuple((p.user_id, p.role) for p in view.participants)
+    paused_left = round(view.seconds_left) if view.state == "paused" else None
+    return (update.summary is not None, view.state, view.step_index, view.due_at, paused_left,
+            people, view.host, view.invited, update.other_side)  # fmt: skip
+

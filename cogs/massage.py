@@ -210,6 +210,11 @@ class Massage(commands.GroupCog, group_name="massage", group_description="Massag
         none any more, the message posted again."""
         assert self.bot.store is not None and update.session is not None
         location = await self.bot.store.session_message(update.session.id)
+        if location is None and self.bot.session_messages.posting(update.session.id):
+            await interaction.response.send_message(
+                "You already have a session here: its message is on its way.", ephemeral=True
+            )
+            return
         if location is None:
             await self.bot.session_messages.post(interaction, update)
             return

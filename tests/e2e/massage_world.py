@@ -4,8 +4,10 @@ messages."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from bot.client import MassageBot
 from tests.e2e.fake_discord import Channel, FakeDiscord, Interaction, Message, User
 
 TECHNIQUES = """\
@@ -59,9 +61,11 @@ async def slash(
     return interaction
 
 
-async def press(fake: FakeDiscord, user: User, message: Message, button: str) -> Interaction:
-    """Press a button and wait for the bot's acknowledgement."""
-    interaction = await fake.press(user, message, button)
+async def press(
+    fake: FakeDiscord, user: User, message: Message, button: str, **how: Any
+) -> Interaction:
+    """Press a button and wait for the bot's acknowledgement (`how`: see `FakeDiscord.press`)."""
+    interaction = await fake.press(user, message, button, **how)
     await interaction.response()
     return interaction
 
@@ -82,3 +86,54 @@ def ephemeral_text(interaction: Interaction) -> str:
         "expected a private answer"
     )
     return text_of(interaction.original)
+
+
+OUTCOMES = {"completed": "Routine complete", "stopped": "Session stopped", "abandoned": "an hour"}
+STATE_WORDS = {"running": "Next step <t:", "paused": "Paused with", "time_up": "Time is up"}
+
+
+async def wrong_messages(fake: FakeDiscord, bot: MassageBot) -> list[str]:
+    """Every session without a message, and every session message that does not show its
+    session as the store has it: its step, its state, who is in it and any invitation, or
+    its summary once it has ended."""
+    assert bot.store is not None
+    locations = await bot.store.session_messages()
+    shown = {location.session_id for location in locations}
+    wrong = [f"session {view.id} has no message" for view in bot.engine.active_sessions()
+             if view.id not in shown]  # fmt: skip
+    for location in locations:
+        update = await bot.engine.update_for(location.session_id)
+        message = fake.messages.get(int(location.message_id))
+        if update is None or update.session is None:
+            continue
+        if message is None or message.deleted:
+            wrong.append(f"session {location.session_id}: its message is gone")
+            continue
+        text, labels = text_of(message), {b.get("label") for b in message.buttons}
+        view = update.session
+        if update.summary is not None:
+            expected = [OUTCOMES[update.summary.outcome]]
+            if labels:
+                wrong.append(f"session {view.id} has ended but shows buttons {labels}")
+        else:
+            expected = [f"step {view.step_index + 1} of {view.step_count}"]
+            expected += [f"<@{p.user_id}>" for p in view.participants]
+            expected.append(STATE_WORDS[view.state])
+            if ("Resume" in labels) != (view.state == "paused"):
+                wrong.append(f"session {view.id} is {view.state} but shows {labels}")
+            if ("Accept" in labels) != (view.invited is not None):
+                wrong.append(f"session {view.id}: invitation {view.invited} but shows {labels}")
+        missing = [bit for bit in expected if bit not in text]
+        if missing:
+            wrong.append(f"session {view.id} ({view.state}, step {view.step_index + 1}): "
+                         f"its message lacks {missing}")
+    return wrong
+
+
+async def settled(fake: FakeDiscord, bot: MassageBot, timeout: float = 10.0) -> None:
+    """Wait until every session message shows its session as stored; fail saying which not."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while wrong := await wrong_messages(fake, bot):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("session messages that ended wrong:\n" + "\n".join(wrong))
+        await asyncio.sleep(0.05)
