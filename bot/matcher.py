@@ -47,7 +47,9 @@ STOP_WORDS = frozenset(
     mean means sure cool nice good great best anybody everyone ask asking asked
     """.split()
 )
-_CONTRACTIONS = (("can't", "can not"), ("won't", "will not"), ("n't", " not"), ("'", ""))
+_CONTRACTIONS = (
+    ("can't", "can not"), ("won't", "will not"), ("n't", " not"), ("'ll", " will"), ("'", ""),
+)  # fmt: skip
 _TYPED_NEGATION = re.compile(
     r"\b(do|does|did|is|are|was|were|should|would|could|ca|wo|have|has)nt\b"
 )

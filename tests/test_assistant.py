@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bot.assistant import Assistant, MatchSettings
 from bot.knowledge import load_knowledge
-from bot.reply import MAX_QUESTION_CHARS, StepContext, split_lead
+from bot.reply import LEAD_WORDS, MAX_QUESTION_CHARS, StepContext, split_lead
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -323,6 +323,15 @@ def test_a_long_answer_leads_with_at_most_sixty_words(assistant: Assistant) -> N
     reply = assistant.ask("how do I give more pressure")
     assert reply.rest and len(reply.lead.split()) <= 60
     assert reply.text.startswith(reply.lead) and reply.text.endswith(reply.rest)
+
+
+def test_every_answer_opens_with_a_short_lead() -> None:
+    kb = load_knowledge()
+    texts = [e.text for e in kb.entries.values()]
+    texts += [t for r in kb.routines.values() for s in r.steps
+              for t in (s.text, s.more_pressure, s.less_pressure)]  # fmt: skip
+    long_leads = [t[:60] for t in texts if len(split_lead(t)[0].split()) > LEAD_WORDS]
+    assert long_leads == []
 
 
 def test_split_lead_keeps_whole_sentences_and_paragraphs() -> None:
