@@ -59,6 +59,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 MIN_CORRECTABLE_LENGTH = 5
 COMMON_ENGLISH_ZIPF = 3.0  # a word this frequent in English is a word, not a typo
+STRICT_ENGLISH_ZIPF = 2.0  # for red flags: "fiver" is a word, "feaver" a typo of "fever"
 INFORMATIVE_SHARE = 0.5  # a term in at least this share of the entries is not informative
 WEAK_TERMS = frozenset({"not"})  # never enough on their own to pick an entry
 EXPLAINED_POWER = 0.7  # how much words the phrasing does not explain lower its score
@@ -133,13 +134,14 @@ class Normaliser:
         self.correct = lru_cache(maxsize=65536)(self._correct)
         self.stem = lru_cache(maxsize=65536)(self._stemmer.stemWord)
 
-    def _correct(self, word: str) -> str:
-        """The vocabulary word `word` was most likely meant to be, or `word` itself."""
+    def _correct(self, word: str, english_zipf: float = COMMON_ENGLISH_ZIPF) -> str:
+        """The vocabulary word `word` was most likely meant to be, or `word` itself when it
+        is known, short, a number, or an English word this common."""
         if (
             word in self._known
             or len(word) < MIN_CORRECTABLE_LENGTH
             or word.isdigit()
-            or zipf_frequency(word, "en") >= COMMON_ENGLISH_ZIPF
+            or zipf_frequency(word, "en") >= english_zipf
         ):
             return word
         limit = _max_typo_distance(word)
@@ -151,9 +153,11 @@ class Normaliser:
         best, _, _ = min(close, key=lambda found: (found[1], -self._known[found[0]]))
         return best
 
-    def words(self, text: str) -> list[str]:
-        """Corrected words with synonyms replaced by the knowledge base's words."""
-        corrected = [self.correct(word) for word in words_of(text)]
+    def words(self, text: str, *, strict: bool = False) -> list[str]:
+        """Corrected words with synonyms replaced by the knowledge base's words. `strict`
+        corrects only words that are not English at all ("fiver" stays a fiver)."""
+        zipf = STRICT_ENGLISH_ZIPF if strict else COMMON_ENGLISH_ZIPF
+        corrected = [self.correct(word, zipf) for word in words_of(text)]
         mapped: list[str] = []
         i = 0
         while i < len(corrected):
@@ -168,9 +172,9 @@ class Normaliser:
                 i += 1
         return mapped
 
-    def stems(self, text: str) -> list[str]:
+    def stems(self, text: str, *, strict: bool = False) -> list[str]:
         """Every word's stem, stop words included, in order (for phrases)."""
-        return [self.stem(word) for word in self.words(text)]
+        return [self.stem(word) for word in self.words(text, strict=strict)]
 
     def terms(self, text: str) -> list[str]:
         """Stemmed content words of `text`, in order, without repeats."""

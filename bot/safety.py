@@ -117,7 +117,7 @@ class RedFlags:
         sentences: list[range] = []
         offset = 0
         for sentence in sentences_of(message):
-            stems = self._normaliser.stems(sentence)
+            stems = self._normaliser.stems(sentence, strict=True)
             for index, stem in enumerate(stems):
                 positions[stem].append(offset + index)
             negated |= {offset + index for index in self._negated(stems)}
