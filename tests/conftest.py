@@ -1,9 +1,11 @@
-"""Shared fixtures: a small knowledge directory, a fake clock, a fake asker, a real store."""
+"""Shared fixtures: a small knowledge directory, a fake clock, a fake asker, and a real
+store on each backend (an SQLite file, and a database of a throwaway PostgreSQL cluster
+started once per test session)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.reply import Reply, StepContext
 from bot.sessions import SessionEngine
 from bot.store import Store
+from tests import pg_cluster
+from tests.pg_cluster import ThrowawayPostgres
 
 TINY_ROUTINE = """\
 id: tiny
@@ -133,9 +137,33 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "store.sqlite3"
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[ThrowawayPostgres]:
+    """A PostgreSQL 15 cluster of the test session's own (see `tests/pg_cluster.py`)."""
+    require(pg_cluster.available(), "PostgreSQL 15's server", pg_cluster.HOW_TO_GET_IT)
+    cluster = ThrowawayPostgres()
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[Store]:
-    async with await Store.open(db_path) as opened:
+def postgres_url(postgres: ThrowawayPostgres) -> str:
+    """A fresh, empty database of the test session's cluster."""
+    return postgres.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, db_path: Path) -> str:
+    """Where a store lives, once per backend: an SQLite file, then a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(db_path)
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def store(db: str) -> AsyncIterator[Store]:
+    async with await Store.open(db) as opened:
         yield opened
 
 

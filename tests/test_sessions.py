@@ -392,7 +392,7 @@ def test_command_sequences_keep_the_invariants(routine: Routine) -> None:
     )
 
 
-# The engine, with the store on a real SQLite file ---------------------------------
+# The engine, with the store on a real SQLite file and a real PostgreSQL database ----
 
 
 async def started(engine: SessionEngine, user: str = "me", place: str = "console") -> str:
@@ -703,9 +703,9 @@ async def test_a_failed_write_changes_nothing(
 
 
 async def test_restore_brings_every_session_back_where_it_stands(
-    kb: KnowledgeBase, db_path: Path, asker: FakeAsker, clock: FakeClock
+    kb: KnowledgeBase, db: str, asker: FakeAsker, clock: FakeClock
 ) -> None:
-    async with await Store.open(db_path) as store:
+    async with await Store.open(db) as store:
         engine = SessionEngine(kb, store, asker, clock)
         running = await started(engine, "runner")
         paused = await started(engine, "pauser")
@@ -715,7 +715,7 @@ async def test_restore_brings_every_session_back_where_it_stands(
         clock.advance(4 * STEP)
         await engine.tick()
     clock.advance(STEP + 20)  # the process is down for a while
-    async with await Store.open(db_path) as store:
+    async with await Store.open(db) as store:
         engine = SessionEngine(kb, store, asker, clock)
         updates = {u.session.id: u for u in await engine.restore()}
         assert updates[running].kind == "restored"
@@ -725,7 +725,7 @@ async def test_restore_brings_every_session_back_where_it_stands(
         assert updates[finished].session.state == "time_up"
         assert engine.find("console", "pauser").seconds_left == STEP - 100
         clock.advance(ABANDON_AFTER_SECONDS)
-    async with await Store.open(db_path) as store:
+    async with await Store.open(db) as store:
         engine = SessionEngine(kb, store, asker, clock)
         updates = {u.session.id: u for u in await engine.restore()}
         assert updates[running].kind == "ended"
@@ -734,12 +734,12 @@ async def test_restore_brings_every_session_back_where_it_stands(
 
 
 async def test_a_running_session_moves_on_by_the_time_it_was_down(
-    kb: KnowledgeBase, db_path: Path, asker: FakeAsker, clock: FakeClock
+    kb: KnowledgeBase, db: str, asker: FakeAsker, clock: FakeClock
 ) -> None:
-    async with await Store.open(db_path) as store:
+    async with await Store.open(db) as store:
         session_id = await started(SessionEngine(kb, store, asker, clock))
     clock.advance(STEP + 40)
-    async with await Store.open(db_path) as store:
+    async with await Store.open(db) as store:
         engine = SessionEngine(kb, store, asker, clock)
         (update,) = await engine.restore()
         assert (update.session.step_index, update.session.seconds_left) == (1, STEP - 40)
@@ -749,18 +749,18 @@ async def test_a_running_session_moves_on_by_the_time_it_was_down(
 
 async def test_a_session_whose_routine_was_removed_is_stopped(
     tmp_path: Path,
-    db_path: Path,
+    db: str,
     asker: FakeAsker,
     clock: FakeClock,
     make_knowledge: Callable[[Path], Path],
 ) -> None:
     kb = load_knowledge(make_knowledge(tmp_path / "first"))
-    async with await Store.open(db_path) as store:
+    async with await Store.open(db) as store:
         session_id = await started(SessionEngine(kb, store, asker, clock))
     other = make_knowledge(tmp_path / "second")
     text = (other / "routines" / "tiny.yaml").read_text().replace("id: tiny", "id: other")
     (other / "routines" / "tiny.yaml").write_text(text)
-    async with await Store.open(db_path) as store:
+    async with await Store.open(db) as store:
         engine = SessionEngine(load_knowledge(other), store, asker, clock)
         assert await engine.restore() == []
         assert (await store.load_session(session_id, kb.routines)).state == "stopped"

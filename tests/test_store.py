@@ -1,4 +1,5 @@
-"""The store on real SQLite files: round trips, migration, and files it must refuse."""
+"""The store on both backends (real SQLite files, a real PostgreSQL): round trips,
+migration, retention, shard ownership, and databases it must refuse."""
 
 from __future__ import annotations
 
@@ -8,20 +9,34 @@ import sqlite3
 from importlib.resources import files
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.knowledge import KnowledgeBase
 from bot.sessions import Session, SessionEvent
+from bot.shards import Shards, shard_of
 from bot.store import (
     EVENTS_KEPT_PER_SESSION,
+    QUESTION_CHARS,
+    Pruned,
     ServerSettings,
+    SessionMessage,
     Store,
     StoreError,
     UserPreferences,
-    default_db_path,
+    default_target,
     migrations,
     sql_statements,
 )
+
+V1_SESSION = (
+    "INSERT INTO sessions (id, place, routine_id, host_id, is_group, participant_limit, "
+    "state, step_index, steps_done, started_at, step_started_at, due_at, remaining, "
+    "paused_at, paused_seconds, touched_at, ended_at, pressure, event_seq) "
+    "VALUES ('old', 'console', 'tiny', 'me', FALSE, 2, 'paused', 2, 2, 10.0, 20.0, NULL, "
+    "42.0, 30.0, 0.0, 30.0, NULL, 0, 3)"
+)
+V1_PARTICIPANT = "INSERT INTO session_participants VALUES ('old', 'me', 'giver', 0, 10.0, TRUE)"
 
 
 def session_fields(session: Session) -> dict[str, object]:
@@ -32,26 +47,72 @@ def event(seq: int, kind: str = "step") -> SessionEvent:
     return SessionEvent(seq, 100.0 + seq, kind, "me", 0)
 
 
-def a_group_session(kb: KnowledgeBase) -> Session:
+def a_group_session(kb: KnowledgeBase, session_id: str = "abc123", **begin: object) -> Session:
     session = Session.begin(
-        "abc123", "channel-1", kb.routines["tiny"], "host", "giver",
-        group=True, participant_limit=5, now=1000.0,
+        session_id, "channel-1", kb.routines["tiny"], "host", "giver",
+        group=True, participant_limit=5, now=1000.0, **begin,  # type: ignore[arg-type]
     )  # fmt: skip
     session.join("ann", "receiver", 1001.0)
     session.hand_control("host", "ann", 1002.0)
     return session
 
 
-async def test_a_new_store_is_at_the_latest_schema_in_wal_mode(db_path: Path) -> None:
-    async with await Store.open(db_path) as store:
-        assert await store.schema_version() == len(migrations()) >= 2
+def server_on_shard(shard: int, count: int, number: int = 1) -> str:
+    """A Discord server id (a snowflake) whose events arrive on `shard` of `count`."""
+    server_id = str(((number * count + shard) << 22) | 12345)
+    assert shard_of(server_id, count) == shard
+    return server_id
+
+
+def run_sql(db: str, *statements: str) -> None:
+    """Run statements on the database `db` directly, past the store."""
+    if db.startswith("postgresql://"):
+
+        async def execute() -> None:
+            connection = await asyncpg.connect(db)
+            try:
+                for statement in statements:
+                    await connection.execute(statement)
+            finally:
+                await connection.close()
+
+        asyncio.run(execute())
+        return
+    with sqlite3.connect(db) as connection:
+        for statement in statements:
+            connection.execute(statement)
+    connection.close()
+
+
+def set_schema_version(db: str, version: int) -> list[str]:
+    """The statements that record `version` as the database's schema."""
+    if db.startswith("postgresql://"):
+        return [
+            "CREATE TABLE IF NOT EXISTS massage_bot_schema (version INTEGER)",
+            "DELETE FROM massage_bot_schema",
+            f"INSERT INTO massage_bot_schema VALUES ({version})",
+        ]
+    return [f"PRAGMA user_version = {version}"]
+
+
+# Round trips ---------------------------------------------------------------------------
+
+
+async def test_a_new_store_is_at_the_latest_schema(store: Store) -> None:
+    assert await store.schema_version() == len(migrations()) >= 5
+    assert set((await store.row_counts()).values()) == {0}
+
+
+async def test_an_sqlite_store_is_in_wal_mode(db_path: Path) -> None:
+    async with await Store.open(db_path):
+        pass
     with sqlite3.connect(db_path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 @pytest.mark.parametrize("state", ["running", "paused", "time_up", "stopped"])
 async def test_sessions_round_trip(store: Store, kb: KnowledgeBase, state: str) -> None:
-    session = a_group_session(kb)
+    session = a_group_session(kb, server_id="4194304123")
     if state == "paused":
         session.pause(1100.0)
     elif state == "time_up":
@@ -59,6 +120,7 @@ async def test_sessions_round_trip(store: Store, kb: KnowledgeBase, state: str) 
     elif state == "stopped":
         session.stop(1200.0)
     session.pressure_advice(True, 1300.0)
+    session.invite("bob", 1301.0)
     session.event_seq = 1
     await store.save_sessions([(session, event(1, "started"))], participants=True)
     loaded = await store.load_session(session.id, kb.routines)
@@ -74,9 +136,10 @@ async def test_participants_are_only_rewritten_when_asked(store: Store, kb: Know
     session.join("bob", "giver", 1003.0)
     await store.save_sessions([(session, event(2))])
     loaded = await store.load_session(session.id, kb.routines)
-    assert [p.user_id for p in loaded.participants] == ["host", "ann"]
+    assert loaded is not None and [p.user_id for p in loaded.participants] == ["host", "ann"]
     await store.save_sessions([(session, event(3))], participants=True)
     loaded = await store.load_session(session.id, kb.routines)
+    assert loaded is not None
     assert [p.user_id for p in loaded.participants] == ["host", "ann", "bob"]
     assert loaded.participants[1].in_control and loaded.participants[1].role == "receiver"
 
@@ -118,57 +181,80 @@ async def test_unanswered_questions_most_asked_first(store: Store) -> None:
     assert len(await store.unanswered_questions(limit=1)) == 1
 
 
-async def test_an_older_file_is_migrated_in_place(db_path: Path, kb: KnowledgeBase) -> None:
+async def test_a_long_question_is_kept_to_the_columns_length(store: Store) -> None:
+    story = "my partner has a knot near the shoulder blade " * 40  # about 1,800 characters
+    await store.record_unanswered(story, 1.0, "s1")
+    await store.record_unanswered(story + " and more", 2.0, "s1")  # the same first 500
+    (everyone,) = await store.unanswered_questions()
+    (mine,) = await store.unanswered_questions(server_id="s1")
+    assert everyone.question == mine.question == " ".join(story.split())[:QUESTION_CHARS]
+    assert everyone.times_asked == mine.times_asked == 2
+
+
+# Migrations and refusals ---------------------------------------------------------------
+
+
+async def test_an_older_database_is_migrated_in_place(db: str, kb: KnowledgeBase) -> None:
     version_1 = (files("bot.migrations") / "001_initial.sql").read_text(encoding="utf-8")
-    with sqlite3.connect(db_path) as connection:
-        connection.executescript(version_1)
-        connection.execute("PRAGMA user_version = 1")
-        connection.execute(
-            "INSERT INTO sessions (id, place, routine_id, host_id, is_group, participant_limit, "
-            "state, step_index, steps_done, started_at, step_started_at, due_at, remaining, "
-            "paused_at, paused_seconds, touched_at, ended_at, pressure, event_seq) "
-            "VALUES ('old', 'console', 'tiny', 'me', 0, 2, 'paused', 2, 2, 10.0, 20.0, NULL, "
-            "42.0, 30.0, 0.0, 30.0, NULL, 0, 3)"
-        )
-        connection.execute(
-            "INSERT INTO session_participants VALUES ('old', 'me', 'giver', 0, 10.0, 1)"
-        )
-    connection.close()
-    async with await Store.open(db_path) as store:
+    await asyncio.to_thread(
+        run_sql, db, *sql_statements(version_1), *set_schema_version(db, 1), V1_SESSION,
+        V1_PARTICIPANT,
+    )  # fmt: skip
+    async with await Store.open(db) as store:
         assert await store.schema_version() == len(migrations())
         (restored,), _ = await store.load_active_sessions(kb.routines)
         assert (restored.id, restored.step_index, restored.remaining) == ("old", 2, 42.0)
+        assert restored.participants[0].in_control and restored.server_id is None
         await store.set_usual_pressure("me", "firmer")  # a table version 2 added
         assert (await store.get_preferences("me")).usual_pressure == "firmer"
 
 
-async def test_a_failed_migration_leaves_the_file_as_it_was(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_a_failed_migration_leaves_the_database_as_it_was(
+    db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with await Store.open(db_path) as store:
+    async with await Store.open(db) as store:
         await store.record_unanswered("kept", 1.0)
     broken = [*migrations(), (len(migrations()) + 1, "CREATE TABLE fine (x INTEGER);\nNOT SQL;")]
-    monkeypatch.setattr("bot.store.migrations", lambda: broken)
-    with pytest.raises(StoreError, match="syntax error"):
-        await Store.open(db_path)
+    backend = "postgres" if db.startswith("postgresql://") else "sqlite"
+    monkeypatch.setattr(f"bot.store.{backend}.migrations", lambda: broken)
+    with pytest.raises(StoreError, match="syntax error") as raised:
+        await Store.open(db)
+    assert "\n" not in str(raised.value)
     monkeypatch.undo()
-    async with await Store.open(db_path) as store:
+    async with await Store.open(db) as store:
         assert await store.schema_version() == len(migrations())
         assert [q.question for q in await store.unanswered_questions()] == ["kept"]
-    with sqlite3.connect(db_path) as connection:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-    assert "fine" not in tables
+        with pytest.raises(StoreError):  # the table of the failed migration is not there
+            await store._rows("SELECT x FROM fine")
 
 
 async def test_a_failed_write_is_rolled_back_and_reported(store: Store, kb: KnowledgeBase) -> None:
     session = a_group_session(kb)
     await store.save_sessions([(session, event(1))], participants=True)
     session.next_step(1100.0)
-    with pytest.raises(StoreError, match="could not save"):  # the same event twice
+    with pytest.raises(StoreError, match="could not save") as raised:  # the same event twice
         await store.save_sessions([(session, event(2)), (session, event(2))])
+    assert "\n" not in str(raised.value)
     loaded = await store.load_session(session.id, kb.routines)
     assert loaded is not None and loaded.step_index == 0
     assert [e.seq for e in await store.session_events(session.id)] == [1]
+
+
+async def test_a_database_from_a_newer_bot_is_refused(db: str) -> None:
+    async with await Store.open(db) as store:
+        await store.record_unanswered("kept", 1.0)
+    await asyncio.to_thread(run_sql, db, *set_schema_version(db, 99))
+    with pytest.raises(StoreError, match="newer massage-bot") as raised:
+        await Store.open(db)
+    assert str(raised.value).endswith(f"(schema 99; this one knows up to {len(migrations())})")
+    assert "\n" not in str(raised.value) and raised.value.__cause__ is None
+
+
+async def test_another_programs_database_is_refused(db: str) -> None:
+    await asyncio.to_thread(run_sql, db, "CREATE TABLE recipes (name TEXT)")
+    with pytest.raises(StoreError, match="database of another program") as raised:
+        await Store.open(db)
+    assert "\n" not in str(raised.value)
 
 
 def unchanged_after_refusal(path: Path, match: str) -> None:
@@ -186,7 +272,7 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     unchanged_after_refusal(path, "not a massage-bot store")
 
 
-def test_another_programs_database_is_refused(tmp_path: Path) -> None:
+def test_another_programs_file_is_left_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "other.sqlite3"
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE recipes (name TEXT)")
@@ -194,7 +280,7 @@ def test_another_programs_database_is_refused(tmp_path: Path) -> None:
     unchanged_after_refusal(path, "database of another program")
 
 
-def test_a_file_from_a_newer_bot_is_refused(db_path: Path) -> None:
+def test_a_file_from_a_newer_bot_is_left_as_it_was(db_path: Path) -> None:
     with sqlite3.connect(db_path) as connection:
         connection.execute("PRAGMA user_version = 99")
     connection.close()
@@ -232,18 +318,61 @@ async def test_a_store_locked_by_another_program_is_refused(db_path: Path) -> No
         other.close()
 
 
+# Where the store is: a path, or a URL (never taken for a path) ---------------------------
+
+
 async def test_the_default_path_and_the_environment_variable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MASSAGE_BOT_DB", raising=False)
-    assert default_db_path() == Path("data/massage-bot.sqlite3")
-    async with await Store.open():
+    assert default_target() == "data/massage-bot.sqlite3"
+    async with await Store.open() as store:
+        assert store.name == "data/massage-bot.sqlite3"
         assert (tmp_path / "data" / "massage-bot.sqlite3").is_file()
     monkeypatch.setenv("MASSAGE_BOT_DB", str(tmp_path / "elsewhere" / "bot.db"))
     async with await Store.open() as store:
-        assert store.path == tmp_path / "elsewhere" / "bot.db"
-        assert store.path.is_file()
+        assert store.name == str(tmp_path / "elsewhere" / "bot.db")
+        assert (tmp_path / "elsewhere" / "bot.db").is_file()
+    monkeypatch.setenv("MASSAGE_BOT_DB", postgres_url)
+    async with await Store.open() as store:
+        assert store.name == postgres_url
+        assert await store.schema_version() == len(migrations())
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "PostgreSQL"])
+async def test_a_url_is_never_taken_for_a_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unused_tcp_port: int, scheme: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = f"{scheme}://postgres:s3cret@127.0.0.1:{unused_tcp_port}/postgres"
+    with pytest.raises(StoreError) as raised:
+        await Store.open(url)
+    assert str(raised.value) == (
+        f"cannot reach PostgreSQL at {scheme.lower()}://postgres:***@127.0.0.1:{unused_tcp_port}/postgres"
+        f" (Connect call failed ('127.0.0.1', {unused_tcp_port}))"
+    )
+    assert list(tmp_path.iterdir()) == []  # no folder named "postgresql:", no file
+
+
+async def test_an_unknown_scheme_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreError) as raised:
+        await Store.open("mysql://root:pw@127.0.0.1/bot")
+    assert str(raised.value) == (
+        "mysql://root:***@127.0.0.1/bot: unknown database scheme 'mysql'; "
+        "give a file path (SQLite) or a postgresql:// URL"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_missing_postgresql_database_is_one_clear_line(postgres_url: str) -> None:
+    missing = postgres_url.rsplit("/", 1)[0] + "/no_such_database"
+    with pytest.raises(StoreError, match='database "no_such_database" does not exist') as raised:
+        await Store.open(missing)
+    assert "\n" not in str(raised.value)
 
 
 def test_sql_scripts_split_into_statements() -> None:
@@ -254,3 +383,63 @@ def test_sql_scripts_split_into_statements() -> None:
     ]
     with pytest.raises(ValueError, match="incomplete"):
         sql_statements("CREATE TABLE b (x TEXT)")
+
+
+# Retention -----------------------------------------------------------------------------
+
+
+async def test_old_ended_sessions_and_questions_are_pruned(
+    store: Store, kb: KnowledgeBase
+) -> None:
+    old, recent, running = (a_group_session(kb, name) for name in ("old", "recent", "running"))
+    old.stop(2000.0)
+    recent.stop(9000.0)
+    for seq, session in enumerate((old, recent, running), start=1):
+        await store.save_sessions([(session, event(seq))], participants=True)
+        await store.set_session_message(session.id, "c", f"m-{session.id}", 1)
+    await store.record_unanswered("asked long ago", 1000.0, "s1")
+    await store.record_unanswered("asked lately", 9500.0, "s1")
+
+    assert await store.prune(before=5000.0) == Pruned(sessions=1, questions=1)
+    assert await store.load_session("old", kb.routines) is None
+    assert await store.session_events("old") == [] and await store.session_message("old") is None
+    for kept in ("recent", "running"):
+        assert await store.load_session(kept, kb.routines) is not None
+        assert await store.session_message(kept) is not None
+    assert [q.question for q in await store.unanswered_questions()] == ["asked lately"]
+    assert [q.question for q in await store.unanswered_questions(server_id="s1")] == [
+        "asked lately"
+    ]
+    assert await store.prune(before=5000.0) == Pruned(sessions=0, questions=0)
+    counts = await store.row_counts()
+    assert (counts["sessions"], counts["session_participants"]) == (2, 4)
+
+
+# Shard ownership -----------------------------------------------------------------------
+
+
+async def test_a_process_loads_only_the_sessions_of_its_shards(
+    store: Store, kb: KnowledgeBase
+) -> None:
+    servers = {shard: server_on_shard(shard, 3) for shard in range(3)}
+    sessions = [a_group_session(kb, f"on-{shard}", server_id=server)
+                for shard, server in servers.items()]  # fmt: skip
+    sessions.append(a_group_session(kb, "in-a-dm"))  # no server: shard 0
+    for seq, session in enumerate(sessions, start=1):
+        session.event_seq = 2
+        await store.save_sessions([(session, event(seq))], participants=True)
+        await store.set_session_message(session.id, "c", f"m-{session.id}", 1)
+
+    async def owned(shards: Shards) -> tuple[set[str], set[str]]:
+        active, _ = await store.load_active_sessions(kb.routines, shards)
+        stale = await store.stale_session_messages(shards)
+        return {s.id for s in active}, {m.session_id for m in stale}
+
+    assert await owned(Shards.of(3, (0,))) == ({"on-0", "in-a-dm"},) * 2
+    assert await owned(Shards.of(3, (1, 2))) == ({"on-1", "on-2"},) * 2
+    everything = {s.id for s in sessions}
+    assert await owned(Shards.of(3)) == (everything, everything)
+    assert await owned(Shards.of(1)) == (everything, everything)  # the count changed: all kept
+    assert await store.stale_session_messages() == [
+        SessionMessage(s.id, "c", f"m-{s.id}", 1) for s in sessions
+    ]

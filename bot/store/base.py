@@ -1,35 +1,28 @@
-"""The embedded store: sessions, settings, preferences and unanswered questions in SQLite.
+"""What every store does, in SQL written once: sessions, settings, preferences, unanswered
+questions and Discord message ids, over two backends (`SQLiteStore`, `PostgresStore`).
 
-One `Store` per process owns its file (SQLite's exclusive locking mode, in WAL), so a
-second bot on the same file gets a clear error instead of fighting over sessions.
-Commits use ``synchronous=NORMAL``: a change is in the file once its method returns and
-survives the process being killed at any moment (an OS crash may lose the last ones).
-
-The schema lives in ``bot/migrations/NNN_name.sql``, applied in order in one transaction
-and recorded in ``PRAGMA user_version``, so an older file opens with a newer bot. The
-SQL stays portable (standard types, ``ON CONFLICT`` upserts) for a PostgreSQL store
-behind the same methods; only the connection's pragmas are SQLite's own.
+A backend supplies three things: `_rows` (a query's rows), `_transaction` (statements in
+one transaction) and `schema_version`. Everything else is here, in portable SQL with ``?``
+placeholders: standard types, ``ON CONFLICT`` upserts, moments as epoch seconds, ids as
+text. The schema is ``bot/migrations/NNN_name.sql``, applied in order by each backend and
+recorded in the database.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import re
 import sqlite3
-import stat
-from collections.abc import Iterable, Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-
-import aiosqlite
+from urllib.parse import urlsplit
 
 from bot.knowledge import Routine
-from bot.reply import MAX_QUESTION_CHARS
 from bot.sessions import (
     ACTIVE_STATES,
     DEFAULT_GROUP_PARTICIPANT_LIMIT,
@@ -39,11 +32,15 @@ from bot.sessions import (
     StoreError,
     UsualPressure,
 )
+from bot.shards import Shards
 
 DEFAULT_DB_PATH = Path("data/massage-bot.sqlite3")
-DB_PATH_VARIABLE = "MASSAGE_BOT_DB"
+DB_VARIABLE = "MASSAGE_BOT_DB"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 EVENTS_KEPT_PER_SESSION = 50
+QUESTION_CHARS = 500  # the questions' column is VARCHAR(500), which PostgreSQL enforces
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 _SESSION_COLUMNS = (
     "id", "place", "routine_id", "host_id", "is_group", "participant_limit", "state",
@@ -60,6 +57,25 @@ _SAVE_SESSION = (
 )
 _SELECT_SESSIONS = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
 _PARTICIPANT_COLUMNS = "session_id, user_id, role, join_order, joined_at, in_control"
+_ENDED_BEFORE = "SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?"
+
+TABLES: dict[str, str] = {  # every table, parents first, with the columns `copy_to` copies
+    "sessions": ", ".join(_SESSION_COLUMNS),
+    "session_participants": _PARTICIPANT_COLUMNS,
+    "session_events": "session_id, seq, at, kind, user_id, step_index",
+    "session_messages": "session_id, channel_id, message_id, shown_version",
+    "server_settings": "server_id, participant_limit",
+    "user_preferences": "user_id, usual_pressure, favourite_routine",
+    "unanswered_questions": "question, times_asked, first_asked_at, last_asked_at",
+    "server_unanswered_questions": (
+        "server_id, question, times_asked, first_asked_at, last_asked_at"
+    ),
+    "answer_channels": "server_id, channel_id",
+}
+BOOLEAN_COLUMNS = frozenset({"is_group", "in_control"})  # SQLite reads them back as 0 and 1
+
+Statement = tuple[str, tuple[Any, ...] | list[tuple[Any, ...]]]
+"""An SQL statement with its parameters; a list of parameter tuples runs it for each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +107,48 @@ class UnansweredQuestion:
     last_asked_at: float
 
 
-def default_db_path() -> Path:
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one pass of retention removed."""
+
+    sessions: int
+    questions: int
+
+
+class ShardsTaken(StoreError):
+    """Another process runs a shard this one was asked to run."""
+
+
+def default_target() -> str:
     """``$MASSAGE_BOT_DB`` if set, else ``data/massage-bot.sqlite3``."""
-    return Path(os.environ.get(DB_PATH_VARIABLE) or DEFAULT_DB_PATH)
+    return os.environ.get(DB_VARIABLE) or str(DEFAULT_DB_PATH)
+
+
+def parse_target(target: Path | str | None) -> Path | str:
+    """Where the store lives: a file path (SQLite) or a ``postgresql://`` URL, kept as a
+    string. A URL is never taken for a path: another scheme is a `StoreError`."""
+    if target is None:
+        target = default_target()
+    if isinstance(target, Path):
+        return target
+    match = _URL_SCHEME.match(target)
+    if match is None:
+        return Path(target)
+    if match.group(1).lower() not in POSTGRES_SCHEMES:
+        raise StoreError(
+            f"{redacted(target)}: unknown database scheme {match.group(1)!r}; "
+            "give a file path (SQLite) or a postgresql:// URL"
+        )
+    return target
+
+
+def redacted(url: str) -> str:
+    """`url` without its password, to show to people and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -125,44 +180,53 @@ def sql_statements(script: str) -> list[str]:
 
 
 def normalize_question(question: str) -> str:
-    return " ".join(question.lower().split())[:MAX_QUESTION_CHARS]
+    """A question as it is counted: lower case, single spaces, at most 500 characters."""
+    return " ".join(question.lower().split())[:QUESTION_CHARS]
 
 
-class Store:
-    """All persistent state, behind async methods. Open it with `Store.open`."""
+def newer_schema(where: str, version: int) -> StoreError:
+    return StoreError(
+        f"{where} was written by a newer massage-bot "
+        f"(schema {version}; this one knows up to {len(migrations())})"
+    )
 
-    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
-        self._db = connection
-        self.path = path
-        self._writing = asyncio.Lock()  # one transaction at a time on the connection
+
+def _owned(shards: Shards | None, server_column: str) -> tuple[str, tuple[int, ...]]:
+    """An SQL condition (and its parameters) for the rows of servers `shards` owns."""
+    if shards is None or shards.every:
+        return "", ()
+    shard = (
+        f"CASE WHEN {server_column} IS NULL THEN 0 "
+        f"ELSE (CAST({server_column} AS BIGINT) >> 22) % ? END"
+    )
+    return f" AND {shard} IN ({', '.join('?' for _ in shards.ids)})", (shards.count, *shards.ids)
+
+
+class Store(ABC):
+    """All persistent state, behind async methods. Open one with `Store.open`."""
+
+    name: str  # the file or the URL (without its password), for messages
 
     @classmethod
-    async def open(cls, path: Path | str | None = None, *, lock_timeout: float = 1.0) -> Store:
-        """Open (creating and migrating as needed) the store file.
+    async def open(cls, target: Path | str | None = None, *, lock_timeout: float = 1.0) -> Store:
+        """Open (creating and migrating as needed) the store at `target`: a file path for
+        SQLite, a ``postgresql://`` URL for PostgreSQL, by default ``$MASSAGE_BOT_DB`` or
+        ``data/massage-bot.sqlite3``.
 
-        Raises `StoreError` with a one-line reason when the file is not a database, a
-        database of something else or of a newer bot, locked, or read-only; such a file
-        is left exactly as it was.
+        Raises `StoreError` with a one-line reason when it cannot be used: not a database,
+        another program's, a newer massage-bot's, locked, read-only or unreachable.
         """
-        path = Path(path) if path is not None else default_db_path()
-        _check_writable(path)
-        try:  # first in this thread: a failed open leaves no worker thread behind
-            sqlite3.connect(path, timeout=lock_timeout).close()
-            connection = await aiosqlite.connect(path, timeout=lock_timeout, isolation_level=None)
-        except sqlite3.Error as error:
-            raise StoreError(_explain(path, error)) from None
-        store = cls(connection, path)
-        try:
-            await store._prepare()
-        except BaseException as error:
-            await connection.close()
-            if isinstance(error, sqlite3.Error):
-                raise StoreError(_explain(path, error)) from None
-            raise
-        return store
+        where = parse_target(target)
+        if isinstance(where, Path):
+            from bot.store.sqlite import SQLiteStore
 
-    async def close(self) -> None:
-        await self._db.close()
+            return await SQLiteStore.open_file(where, lock_timeout)
+        from bot.store.postgres import PostgresStore
+
+        return await PostgresStore.connect(where)
+
+    @abstractmethod
+    async def close(self) -> None: ...
 
     async def __aenter__(self) -> Store:
         return self
@@ -175,81 +239,38 @@ class Store:
     ) -> None:
         await self.close()
 
-    async def _prepare(self) -> None:
-        await self._db.execute("PRAGMA locking_mode = EXCLUSIVE")
-        await self._check_is_ours()  # before anything writes to the file
-        journal = await self._value("PRAGMA journal_mode = WAL")
-        if str(journal).lower() != "wal":
-            raise StoreError(f"{self.path}: cannot use write-ahead logging here ({journal})")
-        await self._db.execute("PRAGMA synchronous = NORMAL")
-        await self._db.execute("PRAGMA foreign_keys = ON")
-        await self._db.execute("BEGIN IMMEDIATE")  # takes the file for this process
-        try:
-            await self._migrate()
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
+    @abstractmethod
+    async def schema_version(self) -> int: ...
 
-    async def _check_is_ours(self) -> None:
-        """Refuse another program's database, or one from a newer massage-bot."""
-        version, known = await self.schema_version(), len(migrations())
-        if version > known:
-            raise StoreError(
-                f"{self.path} was written by a newer massage-bot "
-                f"(schema {version}; this one knows up to {known})"
-            )
-        if version == 0 and await self._value("SELECT COUNT(*) FROM sqlite_master"):
-            raise StoreError(f"{self.path} is an SQLite database of another program")
+    @abstractmethod
+    async def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Sequence[Any]]:
+        """The rows of a query; a failure is a one-line `StoreError`."""
 
-    async def _migrate(self) -> None:
-        version = await self.schema_version()
-        for number, script in migrations()[version:]:
-            for statement in sql_statements(script):
-                await self._db.execute(statement)
-            await self._db.execute(f"PRAGMA user_version = {number}")
-
-    async def schema_version(self) -> int:
-        return int(await self._value("PRAGMA user_version"))
+    @abstractmethod
+    async def _transaction(self, statements: list[Statement]) -> None:
+        """Run the statements in one transaction; a failure rolls it back and is raised as
+        a one-line `StoreError`. Callers may overlap: transactions never interleave."""
 
     async def _value(self, sql: str, parameters: Iterable[Any] = ()) -> Any:
         rows = await self._rows(sql, tuple(parameters))
         return rows[0][0] if rows else None
 
-    async def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
-        """The rows of a query; a damaged or unreadable file is a `StoreError`."""
-        try:
-            return list(await self._db.execute_fetchall(sql, parameters))
-        except sqlite3.Error as error:
-            raise StoreError(_explain(self.path, error)) from None
+    # Processes sharing the store --------------------------------------------------------
 
-    async def _transaction(self, statements: list[tuple[str, Any]]) -> None:
-        """Run (sql, parameters) pairs in one transaction; a list of tuples is executemany.
+    @abstractmethod
+    async def take_shards(
+        self, shards: Shards, on_lost: Callable[[str], None] | None = None
+    ) -> None:
+        """Hold `shards` for this process until it closes the store (`on_lost` is told in
+        one line if they are lost before); `ShardsTaken` when another process holds one."""
 
-        A failed write (disk full, I/O error) is rolled back and raised as `StoreError`.
-        Callers may overlap (the engine, the Discord cogs): transactions take turns.
-        """
-        async with self._writing:
-            try:
-                await self._db.execute("BEGIN")
-                try:
-                    for sql, parameters in statements:
-                        if isinstance(parameters, list):
-                            await self._db.executemany(sql, parameters)
-                        else:
-                            await self._db.execute(sql, parameters)
-                    await self._db.execute("COMMIT")
-                except BaseException:
-                    await self._roll_back()
-                    raise
-            except sqlite3.Error as error:
-                raise StoreError(f"could not save to {self.path}: {_reason(error)}") from None
+    @abstractmethod
+    async def announce_reload(self) -> None:
+        """Tell the other processes on this store to reload their knowledge."""
 
-    async def _roll_back(self) -> None:
-        """Undo the open transaction, if SQLite has not already (it has, on a full disk)."""
-        if self._db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                await self._db.execute("ROLLBACK")
+    @abstractmethod
+    async def listen_for_reloads(self, reload: Callable[[], None]) -> None:
+        """Call `reload()` when another process announces a reload."""
 
     # Sessions -----------------------------------------------------------------------
 
@@ -261,23 +282,27 @@ class Store:
         `participants` rewrites who is in each session too (after a start, join or leave).
         """
         sessions = [session for session, _ in changes]
-        statements: list[tuple[str, Any]] = [(_SAVE_SESSION, [_session_row(s) for s in sessions])]
+        statements: list[Statement] = [(_SAVE_SESSION, [_session_row(s) for s in sessions])]
         if participants:
-            statements += [
+            statements.append(
                 (
                     "DELETE FROM session_participants WHERE session_id = ?",
                     [(session.id,) for session in sessions],
-                ),
-                (
-                    f"INSERT INTO session_participants ({_PARTICIPANT_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (s.id, p.user_id, p.role, p.join_order, p.joined_at, p.in_control)
-                        for s in sessions
-                        for p in s.participants
-                    ],
-                ),
+                )
+            )
+            rows = [
+                (s.id, p.user_id, p.role, p.join_order, p.joined_at, p.in_control)
+                for s in sessions
+                for p in s.participants
             ]
+            if rows:
+                statements.append(
+                    (
+                        f"INSERT INTO session_participants ({_PARTICIPANT_COLUMNS}) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                )
         statements.append(
             (
                 "INSERT INTO session_events (session_id, seq, at, kind, user_id, step_index) "
@@ -297,13 +322,14 @@ class Store:
         await self._transaction(statements)
 
     async def load_active_sessions(
-        self, routines: Mapping[str, Routine]
+        self, routines: Mapping[str, Routine], shards: Shards | None = None
     ) -> tuple[list[Session], list[str]]:
-        """Every active session whose routine exists, and the ids of those whose does not."""
-        rows = await self._rows(f"{_SELECT_SESSIONS} WHERE state IN ({_ACTIVE})")
-        participants = await self._participants(
-            f"SELECT session_id FROM sessions WHERE state IN ({_ACTIVE})", ()
-        )
+        """Every active session (of the servers `shards` owns, if given) whose routine
+        exists, and the ids of those whose routine does not."""
+        owned, parameters = _owned(shards, "server_id")
+        active = f"WHERE state IN ({_ACTIVE}){owned}"
+        rows = await self._rows(f"{_SELECT_SESSIONS} {active}", parameters)
+        participants = await self._participants(f"SELECT id FROM sessions {active}", parameters)
         sessions, missing = [], []
         for row in rows:
             routine = routines.get(row[2])
@@ -317,9 +343,7 @@ class Store:
         self, session_id: str, routines: Mapping[str, Routine]
     ) -> Session | None:
         """One session, active or ended, if it exists and its routine still does."""
-        rows = list(
-            await self._rows(f"{_SELECT_SESSIONS} WHERE id = ?", (session_id,))
-        )
+        rows = await self._rows(f"{_SELECT_SESSIONS} WHERE id = ?", (session_id,))
         if not rows or rows[0][2] not in routines:
             return None
         participants = await self._participants("?", (session_id,))
@@ -382,11 +406,9 @@ class Store:
         )
 
     async def get_preferences(self, user_id: str) -> UserPreferences:
-        rows = list(
-            await self._rows(
-                "SELECT usual_pressure, favourite_routine FROM user_preferences WHERE user_id = ?",
-                (user_id,),
-            )
+        rows = await self._rows(
+            "SELECT usual_pressure, favourite_routine FROM user_preferences WHERE user_id = ?",
+            (user_id,),
         )
         return UserPreferences(*rows[0]) if rows else UserPreferences()
 
@@ -412,10 +434,11 @@ class Store:
     async def record_unanswered(
         self, question: str, at: float, server_id: str | None = None
     ) -> None:
-        """Count a question the bot could not answer (by its lower-cased, spaced text),
-        for everyone and, when asked in a server, for that server's curators too."""
+        """Count a question the bot could not answer (by its lower-cased, spaced text, at
+        most 500 characters of it), for everyone and, when asked in a server, for that
+        server's curators too."""
         text = normalize_question(question)
-        statements: list[tuple[str, Any]] = [
+        statements: list[Statement] = [
             (
                 "INSERT INTO unanswered_questions "
                 "(question, times_asked, first_asked_at, last_asked_at) VALUES (?, 1, ?, ?) "
@@ -511,13 +534,15 @@ class Store:
             [("DELETE FROM session_messages WHERE session_id = ?", (session_id,))]
         )
 
-    async def stale_session_messages(self) -> list[SessionMessage]:
-        """The messages showing an older version of their session than the store holds."""
+    async def stale_session_messages(self, shards: Shards | None = None) -> list[SessionMessage]:
+        """The messages showing an older version of their session than the store holds
+        (of the servers `shards` owns, if given)."""
+        owned, parameters = _owned(shards, "s.server_id")
         rows = await self._rows(
             "SELECT m.session_id, m.channel_id, m.message_id, m.shown_version "
             "FROM session_messages m JOIN sessions s ON s.id = m.session_id "
-            "WHERE m.shown_version < s.event_seq",
-            (),
+            f"WHERE m.shown_version < s.event_seq{owned}",
+            parameters,
         )
         return [SessionMessage(*row) for row in rows]
 
@@ -538,6 +563,69 @@ class Store:
         else:
             sql = "DELETE FROM answer_channels WHERE server_id = ? AND channel_id = ?"
         await self._transaction([(sql, (server_id, channel_id))])
+
+    # Retention and moving house -----------------------------------------------------
+
+    async def prune(self, before: float) -> Pruned:
+        """Remove the sessions that ended before `before` (with their people, events and
+        messages) and the unanswered questions last asked before it."""
+        sessions = await self._value(f"SELECT COUNT(*) FROM ({_ENDED_BEFORE}) ended", (before,))
+        questions = await self._value(
+            "SELECT COUNT(*) FROM unanswered_questions WHERE last_asked_at < ?", (before,)
+        )
+        await self._transaction(
+            [
+                *(
+                    (f"DELETE FROM {table} WHERE session_id IN ({_ENDED_BEFORE})", (before,))
+                    for table in ("session_participants", "session_events", "session_messages")
+                ),
+                ("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?", (before,)),
+                ("DELETE FROM unanswered_questions WHERE last_asked_at < ?", (before,)),
+                ("DELETE FROM server_unanswered_questions WHERE last_asked_at < ?", (before,)),
+            ]
+        )
+        return Pruned(sessions=int(sessions), questions=int(questions))
+
+    async def row_counts(self) -> dict[str, int]:
+        """How many rows each table holds."""
+        return {table: int(await self._value(f"SELECT COUNT(*) FROM {table}")) for table in TABLES}
+
+    async def copy_to(self, target: Store) -> dict[str, int]:
+        """Copy every row into `target`, an empty store, in one transaction; return how
+        many rows each table got. Questions longer than the column allows are cut (and
+        counted together if that makes two the same)."""
+        if any((await target.row_counts()).values()):
+            raise StoreError(f"{target.name} already holds data; copy into an empty database")
+        statements: list[Statement] = []
+        copied = {}
+        for table, columns in TABLES.items():
+            rows = [
+                tuple(_copied(name.strip(), value) for name, value in zip(
+                    columns.split(","), row, strict=True))
+                for row in await self._rows(_copy_query(table, columns))
+            ]  # fmt: skip
+            copied[table] = len(rows)
+            if rows:
+                marks = ", ".join("?" for _ in columns.split(","))
+                statements.append((f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows))
+        await target._transaction(statements)
+        return copied
+
+
+def _copy_query(table: str, columns: str) -> str:
+    """How `copy_to` reads a table: questions cut to the column's length, counted together."""
+    if "question" not in columns:
+        return f"SELECT {columns} FROM {table}"
+    server = "server_id, " if table.startswith("server_") else ""
+    cut = f"substr(question, 1, {QUESTION_CHARS})"
+    return (
+        f"SELECT {server}{cut}, SUM(times_asked), MIN(first_asked_at), MAX(last_asked_at) "
+        f"FROM {table} GROUP BY {server}{cut}"
+    )
+
+
+def _copied(column: str, value: Any) -> Any:
+    return bool(value) if column in BOOLEAN_COLUMNS else value
 
 
 def _session_row(session: Session) -> tuple[Any, ...]:
@@ -581,43 +669,3 @@ def _session_from_row(
         invite_expires_at=values["invite_expires_at"],
         clock_scale=values["clock_scale"],
     )
-
-
-def _check_writable(path: Path) -> None:
-    """Refuse a path that is a directory or read-only before SQLite touches it."""
-    if path.is_dir():
-        raise StoreError(f"{path} is a directory, not a store file")
-    if path.exists():
-        mode = path.stat().st_mode
-        if not os.access(path, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-            raise StoreError(f"{path} is read-only; massage-bot needs to write to it")
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise StoreError(f"cannot create {path}: {error.strerror}") from None
-
-
-def _reason(error: sqlite3.Error) -> str:
-    """What went wrong, in words a person acts on."""
-    message = str(error)
-    if "full" in message:
-        return "the disk is full (free some space; nothing was changed)"
-    if "malformed" in message or "not a database" in message:
-        return "the file is damaged (restore it from a backup, or move it away to start afresh)"
-    return message
-
-
-def _explain(path: Path, error: sqlite3.Error) -> str:
-    message = str(error)
-    if "malformed" in message:
-        return f"{path} is damaged ({message}); restore it from a backup or move it away"
-    if "not a database" in message:
-        return f"{path} is not a massage-bot store (not an SQLite database); it was left as it is"
-    if "locked" in message or "busy" in message:
-        return f"{path} is in use by another program (another massage-bot running?)"
-    if "readonly" in message or "read-only" in message:
-        return f"{path} is read-only; massage-bot needs to write to it"
-    if "unable to open" in message:
-        return f"cannot open {path} (check the folder exists and is writable)"
-    return f"{path}: {message}"
