@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.knowledge import Entry, KnowledgeBase, Muscle
-from bot.matcher import Match, Matcher, sentences_of, words_of
+from bot.matcher import Match, Matcher, Reading, asking_sentences, words_of
 from bot.reply import (
     MAX_QUESTION_CHARS,
     Reply,
@@ -93,12 +93,15 @@ class Assistant:
         red_flag = self.red_flags.check(question)  # the whole message: a red flag may come last
         if red_flag:
             return Reply(question, "safety", red_flag.text, red_flag.id, red_flag.title, 100.0)
-        matches = self.matcher.rank(question)
-        threshold = self._threshold(question)
-        each = self._each_question(question)
-        if not matches or matches[0].score < threshold:
+        reading = self.matcher.read(question)
+        matches = self.matcher.rank(reading)
+        long = len(reading.terms) >= self.settings.long_terms
+        threshold = self.settings.long_answer_threshold if long else self.settings.answer_threshold
+        sure = bool(matches) and matches[0].score >= threshold
+        each = self._each_question(reading, sure)
+        if not sure:
             if not each:
-                return self._unsure(question, matches, threshold)
+                return self._unsure(question, matches, threshold, long=long)
             matches = [each[0], *(m for m in matches if m.entry_id != each[0].entry_id)]
         best = matches[0]
         entry = self.kb.entries[best.entry_id]
@@ -114,15 +117,9 @@ class Assistant:
         also = also[: self.settings.max_suggestions]
         return Reply(question, "answer", entry.text, entry.id, entry.title, best.score, also)
 
-    def _is_long(self, question: str) -> bool:
-        return len(self.matcher.normaliser.terms(question)) >= self.settings.long_terms
-
-    def _threshold(self, question: str) -> float:
-        settings = self.settings
-        long = self._is_long(question)
-        return settings.long_answer_threshold if long else settings.answer_threshold
-
-    def _unsure(self, question: str, matches: list[Match], threshold: float) -> Reply:
+    def _unsure(
+        self, question: str, matches: list[Match], threshold: float, *, long: bool
+    ) -> Reply:
         """Under the threshold: ask back about an entry clearly ahead, else the fallback."""
         if not matches:
             return Reply(question, "fallback", self.fallback_text)
@@ -130,19 +127,21 @@ class Assistant:
         runner_up = matches[1].score if len(matches) > 1 else 0.0
         near = best.score >= threshold - settings.ask_back_band
         near = near and best.score - runner_up >= settings.ask_back_lead
-        if near and self._is_long(question):
+        if near and long:
             suggestion = self._suggestion(best)
             text = f"Did you mean: {suggestion.title}?"
             return Reply(question, "clarify", text, score=best.score, suggestions=(suggestion,))
         return Reply(question, "fallback", self.fallback_text, score=best.score)
 
-    def _each_question(self, question: str) -> list[Match]:
-        """For a message asking several things, the best entry of each question that is
-        sure enough on its own, in the order asked, one per entry."""
-        if len(sentences_of(question)) < 2:
+    def _each_question(self, reading: Reading, answered: bool) -> list[Match]:
+        """For a message of several sentences, the best entry of each question that is sure
+        enough on its own, in the order asked, one per entry: the answer when the message
+        as a whole was not `answered`, else what else it asks (when it asks several things)."""
+        asking = asking_sentences(list(reading.sentences)) if len(reading.sentences) > 1 else []
+        if not asking or (answered and len(asking) < 2):
             return []
         found: dict[str, Match] = {}
-        for ranking in self.matcher.rank_each_question(question):
+        for ranking in self.matcher.rank_each_question(reading, asking):
             top = ranking[0] if ranking else None
             if top is not None and top.score >= self.settings.answer_threshold:
                 found.setdefault(top.entry_id, top)

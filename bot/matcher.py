@@ -19,10 +19,11 @@ import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import snowballstemmer
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
@@ -66,6 +67,8 @@ EXPLAINED_POWER = 0.7  # how much words the phrasing does not explain lower its 
 ENTRY_SHARE = 0.9  # words explained by the entry's other phrasings count this much
 UNKNOWN_WEIGHT = 1.2  # a word the knowledge base never uses, against the rarest it does
 FUZZ_WEIGHT = 0.1
+RANKED = 20  # entries a ranking holds at most
+RANKED_FOR_SURE = 8  # ... of which these are sure to be right, whatever the fuzz share
 STORY_WEIGHT = 0.4  # the other sentences' words, when one question of several is ranked
 ASKING_WORDS = frozenset(
     """
@@ -107,7 +110,16 @@ def asking_sentences(sentences: list[str]) -> list[int]:
     return asking or [len(sentences) - 1]
 
 
-def _weights(sentences: list[list[str]], asking: int) -> dict[str, float]:
+def _summed(size: int, parts: list[tuple[np.ndarray, float]]) -> np.ndarray:
+    """An array of `size` zeros with each part's value added at its indexes."""
+    if not parts:
+        return np.zeros(size)
+    indexes = np.concatenate([found for found, _ in parts])
+    values = np.repeat([value for _, value in parts], [found.size for found, _ in parts])
+    return np.bincount(indexes, weights=values, minlength=size)
+
+
+def _weights(sentences: Sequence[Sequence[str]], asking: int) -> dict[str, float]:
     """Each term's weight: 1 in the asking sentence, `STORY_WEIGHT` only elsewhere."""
     weights: dict[str, float] = {}
     for index, terms in enumerate(sentences):
@@ -124,6 +136,7 @@ class Normaliser:
         self._stemmer = snowballstemmer.stemmer("english")
         self._synonyms = {tuple(words_of(k)): tuple(words_of(v)) for k, v in synonyms.items()}
         self._longest_synonym = max((len(k) for k in self._synonyms), default=1)
+        self._synonym_starts = {variant[0] for variant in self._synonyms if variant}
         counts = Counter(vocabulary)
         for variant, canonical in self._synonyms.items():
             counts.update(variant + canonical)
@@ -161,6 +174,10 @@ class Normaliser:
         mapped: list[str] = []
         i = 0
         while i < len(corrected):
+            if corrected[i] not in self._synonym_starts:
+                mapped.append(corrected[i])
+                i += 1
+                continue
             for size in range(min(self._longest_synonym, len(corrected) - i), 0, -1):
                 canonical = self._synonyms.get(tuple(corrected[i : i + size]))
                 if canonical:
@@ -183,6 +200,19 @@ class Normaliser:
             if word not in STOP_WORDS:
                 seen.setdefault(self.stem(word), None)
         return list(seen)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A question read once: its sentences and each sentence's terms."""
+
+    sentences: tuple[str, ...]
+    sentence_terms: tuple[tuple[str, ...], ...]
+
+    @property
+    def terms(self) -> list[str]:
+        """The terms of the whole message, in order, without repeats."""
+        return list(dict.fromkeys(t for terms in self.sentence_terms for t in terms))
 
 
 @dataclass(frozen=True)
@@ -229,12 +259,13 @@ class Matcher:
         self.unknown_weight = UNKNOWN_WEIGHT * math.log(1 + entries)
         self.informative_idf = math.log(1 + 1 / INFORMATIVE_SHARE)
         self._phrasings: list[Phrasing] = []
-        self._postings: dict[str, list[int]] = defaultdict(list)
+        postings: dict[str, list[int]] = defaultdict(list)
         for entry_id, term_lists in entry_terms.items():
             for terms in term_lists:
                 if not terms:
                     continue
-                index = len(self._phrasings)
+                for term in terms:
+                    postings[term].append(len(self._phrasings))
                 self._phrasings.append(
                     Phrasing(
                         entry_id=entry_id,
@@ -243,8 +274,21 @@ class Matcher:
                         weight=sum(self.idf[t] for t in terms),
                     )
                 )
-                for term in terms:
-                    self._postings[term].append(index)
+        # The same index as arrays, so that a question is scored against every phrasing
+        # at once: phrasings by term, entries by term, and each phrasing's entry and weight.
+        self._entry_ids = list(by_entry)
+        entry_number = {entry_id: n for n, entry_id in enumerate(self._entry_ids)}
+        self._postings = {t: np.array(found, dtype=np.int32) for t, found in postings.items()}
+        entries_by_term: dict[str, list[int]] = defaultdict(list)
+        for entry_id, vocabulary in self._entry_vocabulary.items():
+            for term in vocabulary:
+                entries_by_term[term].append(entry_number[entry_id])
+        self._term_entries = {t: np.array(e, dtype=np.int32) for t, e in entries_by_term.items()}
+        self._phrasing_entry = np.array(
+            [entry_number[p.entry_id] for p in self._phrasings], dtype=np.int32
+        )
+        self._phrasing_weight = np.array([p.weight for p in self._phrasings])
+        self._phrasing_size = np.array([len(p.terms) for p in self._phrasings], dtype=np.int32)
 
     @property
     def size(self) -> int:
@@ -254,7 +298,12 @@ class Matcher:
     def is_informative(self, term: str) -> bool:
         return self.idf.get(term, 0.0) >= self.informative_idf
 
-    def rank(self, question: str, limit: int = 5) -> list[Match]:
+    def read(self, question: str) -> Reading:
+        """`question` as the matcher reads it: its sentences and their terms."""
+        sentences = tuple(sentences_of(question))
+        return Reading(sentences, tuple(tuple(self.normaliser.terms(s)) for s in sentences))
+
+    def rank(self, question: str | Reading, limit: int = 5) -> list[Match]:
         """The best entries for `question`, best first, one match per entry.
 
         A long message is matched as a whole, so that a question leaning on its story
@@ -262,18 +311,17 @@ class Matcher:
         bread dough keeps its "when do I stop kneading?" from passing for a massage
         question.
         """
-        return self._rank_weighted(dict.fromkeys(self.normaliser.terms(question), 1.0))[:limit]
+        reading = self.read(question) if isinstance(question, str) else question
+        return self._rank_weighted(dict.fromkeys(reading.terms, 1.0))[:limit]
 
-    def rank_each_question(self, question: str, limit: int = 3) -> list[list[Match]]:
-        """For a message of several sentences, the ranking of each sentence that asks
-        something, its own words counting fully and the rest `STORY_WEIGHT`."""
-        sentences = sentences_of(question)
-        if len(sentences) < 2:
-            return [self.rank(question, limit)]
-        terms = [self.normaliser.terms(sentence) for sentence in sentences]
+    def rank_each_question(
+        self, reading: Reading, asking: Sequence[int], limit: int = 3
+    ) -> list[list[Match]]:
+        """The ranking of each sentence of `reading` that asks something (their indexes
+        in `asking`), its own words counting fully and the rest `STORY_WEIGHT`."""
         return [
-            self._rank_weighted(_weights(terms, index))[:limit]
-            for index in asking_sentences(sentences)
+            self._rank_weighted(_weights(reading.sentence_terms, index))[:limit]
+            for index in asking
         ]
 
     def _rank_weighted(self, weights: dict[str, float]) -> list[Match]:
@@ -284,48 +332,40 @@ class Matcher:
         coverage: the share of the phrasing's weight the question has;
         explained: the share of the question's weight found in the phrasing and in the
         entry's other phrasings. A phrasing scores coverage x explained^EXPLAINED_POWER.
+        All phrasings are scored at once, as arrays.
         """
-        query = frozenset(weights)
-        informative = [t for t in weights if self.is_informative(t) and t not in WEAK_TERMS]
+        known = [t for t in weights if t in self._postings]
+        informative = [t for t in known if self.is_informative(t) and t not in WEAK_TERMS]
+        count = len(self._phrasings)
         if informative:
-            candidates = {i for term in informative for i in self._postings.get(term, ())}
+            candidates = np.unique(np.concatenate([self._postings[t] for t in informative]))
         else:  # only common words ("how do I give a massage"): phrasings made of them alone
-            common = [t for t in weights if t in self.idf]
-            found = {i for term in common for i in self._postings.get(term, ())}
-            candidates = {i for i in found if self._phrasings[i].terms <= query}
-        if not candidates:
+            found = np.zeros(count, dtype=np.int32)
+            for term in known:
+                found[self._postings[term]] += 1
+            candidates = np.flatnonzero((found > 0) & (found == self._phrasing_size))
+        if candidates.size == 0:
             return []
-        idf = self.idf
-        mass = {t: idf.get(t, self.unknown_weight) * w for t, w in weights.items()}
-        query_weight = sum(mass.values())
+        mass = {t: self.idf.get(t, self.unknown_weight) * w for t, w in weights.items()}
+        shared = _summed(count, [(self._postings[t], mass[t]) for t in known])[candidates]
+        in_entry = _summed(len(self._entry_ids), [(self._term_entries[t], mass[t]) for t in known])
+        coverage = shared / self._phrasing_weight[candidates]
+        entries = self._phrasing_entry[candidates]
+        in_entries = ENTRY_SHARE * in_entry[entries]
+        explained = (in_entries + (1 - ENTRY_SHARE) * shared) / sum(mass.values())
+        scores = coverage * explained**EXPLAINED_POWER
+        order = np.lexsort((-scores, entries))  # by entry, its best phrasing first
+        by_entry = entries[order]
+        firsts = order[np.r_[True, by_entry[1:] != by_entry[:-1]]]
+        best = firsts[np.argsort(-scores[firsts], kind="stable")][:RANKED]
+        # only entries that the fuzz share could still lift into the top get it computed
+        bar = scores[best[min(RANKED_FOR_SURE, best.size) - 1]] - FUZZ_WEIGHT / (1 - FUZZ_WEIGHT)
+        best = best[scores[best] >= bar]
         query_text = " ".join(t for t, w in weights.items() if w == 1.0)
-        scored: dict[str, tuple[float, Phrasing]] = {}
-        in_entry: dict[str, float] = {}
-        for index in candidates:
-            phrasing = self._phrasings[index]
-            entry_id = phrasing.entry_id
-            if entry_id not in in_entry:
-                found = self._entry_vocabulary[entry_id] & query
-                in_entry[entry_id] = sum(map(mass.__getitem__, found))
-            shared = sum(map(mass.__getitem__, phrasing.terms & query))
-            coverage = shared / phrasing.weight
-            entry_share = ENTRY_SHARE * in_entry[entry_id]
-            explained = (entry_share + (1 - ENTRY_SHARE) * shared) / query_weight
-            score = coverage * explained**EXPLAINED_POWER
-            current = scored.get(entry_id)
-            if current is None or score > current[0]:
-                scored[entry_id] = (score, phrasing)
-        ordered = sorted(scored.values(), key=lambda found: found[0], reverse=True)[:20]
-        matches = [
-            Match(
-                entry_id=phrasing.entry_id,
-                score=min(
-                    100.0,
-                    (1 - FUZZ_WEIGHT) * 100 * score
-                    + FUZZ_WEIGHT * fuzz.token_sort_ratio(query_text, phrasing.text),
-                ),
-                phrasing=phrasing.text,
-            )
-            for score, phrasing in ordered
-        ]
+        matches = []
+        for position in best:
+            phrasing = self._phrasings[candidates[position]]
+            share = fuzz.token_sort_ratio(query_text, phrasing.text)
+            score = (1 - FUZZ_WEIGHT) * 100 * float(scores[position]) + FUZZ_WEIGHT * share
+            matches.append(Match(phrasing.entry_id, min(100.0, score), phrasing.text))
         return sorted(matches, key=lambda match: match.score, reverse=True)
