@@ -1,8 +1,9 @@
-"""The `massage-bot` command line: ask, kb, routines, eval, console, run, draw."""
+"""The `massage-bot` command line: ask, kb, routines, eval, console, run, draw, db."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 
 from bot.knowledge import KnowledgeBase, KnowledgeError, json_schema, load_knowledge
 from bot.reply import StepContext
+
+DB_HELP = "the store: a file (SQLite) or a postgresql:// URL (default: $MASSAGE_BOT_DB or data/)"
 
 
 class CommandError(Exception):
@@ -142,9 +145,25 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         raise CommandError(str(error)) from None
     try:
-        run(config, _knowledge(args.knowledge), db_path=args.db, knowledge_dir=args.knowledge)
+        run(config, _knowledge(args.knowledge), db=args.db, knowledge_dir=args.knowledge)
     except StartError as error:
         raise CommandError(str(error)) from None
+    return 0
+
+
+def _db_copy(args: argparse.Namespace) -> int:
+    from bot.store import Store, StoreError
+
+    async def copy() -> tuple[str, str, dict[str, int]]:
+        async with await Store.open(args.source) as source, await Store.open(args.target) as target:
+            return source.name, target.name, await source.copy_to(target)
+
+    try:
+        source, target, copied = asyncio.run(copy())
+    except StoreError as error:
+        raise CommandError(str(error)) from None
+    print(f"copied {source} to {target}: " + ", ".join(
+        f"{count} {table.replace('_', ' ')}" for table, count in copied.items()))  # fmt: skip
     return 0
 
 
@@ -213,16 +232,25 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=_kb_schema)
 
     console = commands.add_parser("console", help="guided sessions and questions in the terminal")
-    console.add_argument("--db", help="the store file (default: $MASSAGE_BOT_DB or data/)")
+    console.add_argument("--db", help=DB_HELP)
     console.add_argument("--knowledge", help="a knowledge directory (default: the packaged one)")
     console.set_defaults(handler=_console)
 
     run = commands.add_parser("run", help="the Discord bot (needs DISCORD_TOKEN)")
     run.add_argument("--shard-count", type=int, help="shards in all (default 1)")
     run.add_argument("--shard-ids", type=_shard_ids, help="the shards this process runs: 0,1")
-    run.add_argument("--db", help="the store file (default: $MASSAGE_BOT_DB or data/)")
+    run.add_argument("--db", help=DB_HELP)
     run.add_argument("--knowledge", help="a knowledge directory (default: the packaged one)")
     run.set_defaults(handler=_run)
+
+    db = commands.add_parser("db", help="the store's database")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    copy = db_commands.add_parser(
+        "copy", help="copy every session, setting and question into an empty database"
+    )
+    copy.add_argument("source", metavar="FROM", help="a file (SQLite) or a postgresql:// URL")
+    copy.add_argument("target", metavar="TO", help="an empty (or new) database, likewise")
+    copy.set_defaults(handler=_db_copy)
 
     draw = commands.add_parser("draw", help="draw where to press, as PNG pictures")
     draw.add_argument("kind", choices=["routine", "muscle", "technique"])

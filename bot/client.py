@@ -1,5 +1,11 @@
 """The Discord client: one `AutoShardedBot` that wires the knowledge, the store, the
 session engine and the cogs. The only module under `bot/` that imports discord.
+
+A process runs some shards (all by default) and owns their servers' sessions. On a shared
+PostgreSQL store it first takes its shards' leases (refusing to start when another process
+holds one), restores and times only its own sessions, hears the other processes' knowledge
+reloads, and stops if it loses its leases. Work done once for everyone (registering the
+commands, pruning old data) is the work of the process that runs shard 0.
 """
 
 from __future__ import annotations
@@ -8,9 +14,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import discord
@@ -19,10 +26,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.assistant import Assistant
-from bot.config import BotConfig
-from bot.knowledge import KnowledgeBase, load_knowledge
+from bot.config import DEFAULT_RETENTION_DAYS, BotConfig
+from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from bot.pictures import picture_for_step
 from bot.sessions import Clock, SessionEngine, Update
+from bot.shards import Shards
 from bot.store import Store, StoreError
 from cogs.controls import DYNAMIC_ITEMS
 from cogs.live import RETRY_DELAYS, SessionMessages
@@ -34,10 +42,13 @@ TIMER_MAX_SLEEP = 300.0  # look again at least this often, in case the wall cloc
 TIMER_RETRY_SECONDS = 5.0
 APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment."
 COOLDOWN_RATE, COOLDOWN_SECONDS = 10, 10.0  # actions per user
+DAY_SECONDS = 86_400.0
+RETENTION_EVERY_SECONDS = DAY_SECONDS
 
 
 class StartError(Exception):
-    """The bot cannot start; the message is one line for the person (never the token)."""
+    """The bot cannot start or go on; the message is one line for the person (never the
+    token)."""
 
 
 def intents() -> discord.Intents:
@@ -80,11 +91,12 @@ class MassageBot(commands.AutoShardedBot):
         self,
         knowledge: KnowledgeBase,
         *,
-        db_path: Path | str | None = None,
+        db: Path | str | None = None,
         knowledge_dir: Path | str | None = None,
         dev_guild: int | None = None,
         shard_count: int = 1,
         shard_ids: list[int] | None = None,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
         clock: Clock = time.time,
         cooldown: tuple[int, float] = (COOLDOWN_RATE, COOLDOWN_SECONDS),
         retry_delays: Sequence[float] = RETRY_DELAYS,
@@ -102,8 +114,11 @@ class MassageBot(commands.AutoShardedBot):
         )
         self.knowledge = knowledge
         self.knowledge_dir = Path(knowledge_dir) if knowledge_dir else knowledge.source_dir
-        self.db_path = db_path
+        self.db = db  # a file path or a postgresql:// URL (None: $MASSAGE_BOT_DB or data/)
         self.dev_guild = dev_guild
+        self.owned_shards = Shards.of(shard_count, tuple(shard_ids) if shard_ids else None)
+        self.retention_days = retention_days
+        self.stop_reason: str | None = None  # why the bot stopped itself, if it did
         self.clock = clock
         self.assistant = Assistant(knowledge)
         self.store: Store | None = None
@@ -112,6 +127,8 @@ class MassageBot(commands.AutoShardedBot):
         self._answer_channels: dict[str, set[str]] = {}
         self._reload_lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()  # kept until done
         self._timer_wake = asyncio.Event()
         self.session_messages = SessionMessages(self, retry_delays)
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
@@ -124,26 +141,44 @@ class MassageBot(commands.AutoShardedBot):
 
     # Start and stop ---------------------------------------------------------------------
 
+    @property
+    def runs_shard_zero(self) -> bool:
+        """Whether this process does the work done once for every process."""
+        return 0 in self.owned_shards.ids
+
     async def setup_hook(self) -> None:
-        self.store = await Store.open(self.db_path)
-        self._engine = SessionEngine(self.knowledge, self.store, self.assistant, self.clock)
+        self.store = await Store.open(self.db)
+        await self.store.take_shards(self.owned_shards, self._lost_shards)
+        self._engine = SessionEngine(
+            self.knowledge, self.store, self.assistant, self.clock, shards=self.owned_shards
+        )
         self.engine.subscribe(self.session_messages.on_update)  # the one place that shows them
         restored = await self.engine.restore()
         await self.session_messages.start()
+        await self.store.listen_for_reloads(self._reload_announced)
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.tree.on_error = self.on_app_command_error
         await self._sync_commands()
         self._timer = asyncio.create_task(self._run_timer(), name="massage-session-timer")
-        log.info("ready to serve %d restored sessions", len(restored))
+        if self.runs_shard_zero:
+            await self.prune()
+            self._retention = asyncio.create_task(self._run_retention(), name="massage-retention")
+        log.info("%s: ready to serve %d restored sessions", self.owned_shards, len(restored))
+
+    def _lost_shards(self, reason: str) -> None:
+        """The store lost this process's shard leases: stop, so another can take over."""
+        log.error("%s; stopping", reason)
+        self.stop_reason = reason
+        self._in_background(self.close())
 
     async def _sync_commands(self) -> None:
         """Register the commands: at once in the development server, else globally.
 
         Only the process holding shard 0 syncs, so that several processes do not race.
         """
-        if self.shard_ids is not None and 0 not in self.shard_ids:
+        if not self.runs_shard_zero:
             return
         if self.dev_guild is None:
             await self.tree.sync()
@@ -153,10 +188,11 @@ class MassageBot(commands.AutoShardedBot):
         await self.tree.sync(guild=guild)
 
     async def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
+        for task in (self._timer, self._retention):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await super().close()
         await self.session_messages.close()
         self._pictures.shutdown(wait=False, cancel_futures=True)
@@ -193,6 +229,26 @@ class MassageBot(commands.AutoShardedBot):
             except Exception:
                 log.exception("the session timer failed; trying again shortly")
                 await asyncio.sleep(TIMER_RETRY_SECONDS)
+
+    # Retention --------------------------------------------------------------------------
+
+    async def prune(self) -> None:
+        """Remove the sessions that ended, and the unanswered questions last asked, more
+        than `retention_days` ago."""
+        assert self.store is not None
+        before = self.clock() - self.retention_days * DAY_SECONDS
+        try:
+            pruned = await self.store.prune(before)
+        except StoreError as error:
+            log.warning("could not prune old sessions and questions: %s", error)
+            return
+        log.info("pruned %d ended sessions and %d unanswered questions older than %d days",
+                 pruned.sessions, pruned.questions, self.retention_days)  # fmt: skip
+
+    async def _run_retention(self) -> None:
+        while True:
+            await asyncio.sleep(RETENTION_EVERY_SECONDS)
+            await self.prune()
 
     # Pictures -----------------------------------------------------------------------------
 
@@ -252,11 +308,35 @@ class MassageBot(commands.AutoShardedBot):
         self._answer_channels.pop(str(guild_id), None)
 
     async def reload_knowledge(self) -> KnowledgeBase:
-        """Load the knowledge directory again and swap it in if it validates.
+        """Load the knowledge directory again and swap it in if it validates, then have
+        every other process on the store do the same.
 
         Raises `KnowledgeError` (and keeps the current knowledge) when it does not.
         Running sessions keep the routine they started with.
         """
+        knowledge = await self._reload_here()
+        assert self.store is not None
+        await self.store.announce_reload()
+        return knowledge
+
+    def _reload_announced(self) -> None:
+        """Another process reloaded its knowledge: reload ours too (logged if it fails)."""
+
+        async def reload() -> None:
+            try:
+                await self._reload_here()
+            except KnowledgeError as error:
+                log.error("kept the current knowledge: %d problem(s) in the files (%s)",
+                          len(error.problems), error.problems[0])  # fmt: skip
+
+        self._in_background(reload())
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reload_here(self) -> KnowledgeBase:
         async with self._reload_lock:
             knowledge, assistant = await asyncio.to_thread(self._load_assistant)
             self.knowledge, self.assistant = knowledge, assistant
@@ -328,10 +408,11 @@ def run(
     config: BotConfig,
     knowledge: KnowledgeBase,
     *,
-    db_path: Path | str | None = None,
+    db: Path | str | None = None,
     knowledge_dir: Path | str | None = None,
 ) -> None:
-    """Run the bot until it is stopped; raise `StartError` when it cannot start."""
+    """Run the bot until it is stopped; raise `StartError` when it cannot start, or stopped
+    itself (it lost its shards)."""
     discord.utils.setup_logging()
     if config.api_base:
         discord.http.Route.BASE = config.api_base
@@ -341,14 +422,17 @@ def run(
     async def serve() -> None:
         bot = MassageBot(
             knowledge,
-            db_path=db_path,
+            db=db,
             knowledge_dir=knowledge_dir,
             dev_guild=config.dev_guild,
             shard_count=config.shard_count,
             shard_ids=list(config.shard_ids) if config.shard_ids is not None else None,
+            retention_days=config.retention_days,
         )
         async with bot:
             await bot.start(config.token)
+        if bot.stop_reason is not None:
+            raise StartError(bot.stop_reason)
 
     try:
         asyncio.run(serve())

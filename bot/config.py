@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+DEFAULT_RETENTION_DAYS = 90
+RETENTION_VARIABLE = "MASSAGE_BOT_RETENTION_DAYS"
+
 
 class ConfigError(Exception):
     """A setting is missing or wrong. The message never contains the token."""
@@ -20,6 +23,7 @@ class BotConfig:
     gateway_url: str | None = None  # a gateway proxy, e.g. ws://127.0.0.1:8080/gateway
     shard_count: int = 1
     shard_ids: tuple[int, ...] | None = None
+    retention_days: int = DEFAULT_RETENTION_DAYS  # ended sessions and old questions go after
 
     def __repr__(self) -> str:  # keep the token out of logs and tracebacks
         return f"BotConfig(dev_guild={self.dev_guild}, api_base={self.api_base!r}, ...)"
@@ -62,6 +66,9 @@ def load_config(
         raise ConfigError("DISCORD_API_BASE must be an http(s) URL, e.g. http://proxy:8080/api/v10")
     if gateway_url and not gateway_url.startswith(("ws://", "wss://")):
         raise ConfigError("DISCORD_GATEWAY_URL must be a ws(s) URL, e.g. ws://proxy:8080/gateway")
+    retention = settings.get(RETENTION_VARIABLE, "").strip() or str(DEFAULT_RETENTION_DAYS)
+    if not retention.isdigit() or int(retention) < 1:
+        raise ConfigError(f"{RETENTION_VARIABLE} must be a whole number of days, 1 or more")
     count = 1 if shard_count is None else shard_count
     if count < 1:
         raise ConfigError("--shard-count must be 1 or more")
@@ -74,4 +81,5 @@ def load_config(
         gateway_url=gateway_url,
         shard_count=count,
         shard_ids=shard_ids,
+        retention_days=int(retention),
     )

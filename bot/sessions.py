@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from bot.knowledge import KnowledgeBase, Routine, Step
 from bot.reply import Reply, StepContext
+from bot.shards import Shards
 
 if TYPE_CHECKING:
     from bot.store import Store
@@ -481,7 +482,9 @@ class SessionEngine:
     Places are channel ids or ``"console"``; users are ids as strings. A person has at
     most one session per place. Commands raise `SessionError` (with a message for the
     person) when they cannot be done, and return an `Update` only once the change is
-    written. Call `restore` once at start, then `tick` when `next_deadline` comes.
+    written. Call `restore` once at start, then `tick` when `next_deadline` comes. With
+    `shards`, a process restores (and so times) only the sessions of the servers it owns;
+    Discord sends it no others to start or move.
     """
 
     def __init__(
@@ -492,9 +495,11 @@ class SessionEngine:
         clock: Clock = time.time,
         *,
         clock_scale: float = 1.0,
+        shards: Shards | None = None,
     ) -> None:
         self.knowledge = knowledge  # swap in a reloaded one; running sessions keep theirs
         self._store = store
+        self.shards = shards  # the servers whose sessions this process restores (None: all)
         self.asker = asker  # swap in a new assistant with a reloaded knowledge base
         self._clock = clock
         self.clock_scale = clock_scale  # sessions stored under another scale are not resumed
@@ -588,7 +593,9 @@ class SessionEngine:
         """
         async with self._lock:
             now = self._clock()
-            sessions, missing = await self._store.load_active_sessions(self.knowledge.routines)
+            sessions, missing = await self._store.load_active_sessions(
+                self.knowledge.routines, self.shards
+            )
             for session_id in missing:
                 await self._store.end_session_without_routine(session_id, now)
             caught_up = []

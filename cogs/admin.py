@@ -1,5 +1,6 @@
-"""`/massage-admin`, for a server's curators (Manage Server): answer channels, the questions
-nobody could answer yet, and reloading the knowledge base."""
+"""`/massage-admin`, for a server's curators (Manage Server): answer channels, the size of
+group sessions, the questions nobody could answer yet, and reloading the knowledge base (in
+every process of the bot)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from discord.ext import commands
 
 from bot.client import MassageBot
 from bot.knowledge import KnowledgeError
+from bot.sessions import PERSONAL_PARTICIPANT_LIMIT
+from bot.store import ServerSettings
 from cogs import render
 
 log = logging.getLogger(__name__)
 
 UNANSWERED_SHOWN = 25
+GROUP_SIZE_MIN, GROUP_SIZE_MAX = PERSONAL_PARTICIPANT_LIMIT, 50  # people in a group session
 PROBLEMS_CHARS = render.EMBED_DESCRIPTION_CHARS - 200  # room for the heading and "N more"
 
 
@@ -39,7 +43,7 @@ def problems_text(problems: list[str]) -> str:
 class Admin(
     commands.GroupCog,
     group_name="massage-admin",
-    group_description="For curators: answer channels, unanswered questions, reloading",
+    group_description="For curators: answer channels, group size, unanswered questions, reload",
 ):
     """Server settings and knowledge upkeep."""
 
@@ -93,6 +97,26 @@ class Admin(
             where = "I answer in every channel (add channels to answer only there)."
         text = f"{first}\n{where}" if first else where
         await interaction.response.send_message(render.shorten(text, 2000), ephemeral=True)
+
+    @app_commands.command(
+        name="group-size", description="How many people a new group session here takes"
+    )
+    @app_commands.describe(people=f"{GROUP_SIZE_MIN} to {GROUP_SIZE_MAX} (leave out to see it)")
+    async def group_size(
+        self,
+        interaction: discord.Interaction,
+        people: app_commands.Range[int, GROUP_SIZE_MIN, GROUP_SIZE_MAX] | None = None,
+    ) -> None:
+        assert self.bot.store is not None
+        server_id = str(interaction.guild_id)
+        if people is None:
+            limit = (await self.bot.store.get_server_settings(server_id)).participant_limit
+            text = f"Group sessions here take up to {limit} people."
+        else:
+            await self.bot.store.set_server_settings(server_id, ServerSettings(people))
+            text = (f"New group sessions here take up to {people} people "
+                    "(those running keep their size).")  # fmt: skip
+        await interaction.response.send_message(text, ephemeral=True)
 
     @app_commands.command(description="The questions I could not answer here, most asked first")
     async def unanswered(self, interaction: discord.Interaction) -> None:

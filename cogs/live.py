@@ -83,9 +83,10 @@ class SessionMessages:
 
     async def start(self) -> None:
         """Once the engine has restored its sessions: messages that show an older version
-        than the store holds (ended sessions' too) are brought up to date."""
+        than the store holds (ended sessions' too) are brought up to date, for the servers
+        this process owns."""
         assert self.bot.store is not None
-        for stale in await self.bot.store.stale_session_messages():
+        for stale in await self.bot.store.stale_session_messages(self.bot.owned_shards):
             if stale.session_id not in self._newest:
                 update = await self.bot.engine.update_for(stale.session_id)
                 if update is not None:

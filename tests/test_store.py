@@ -12,15 +12,18 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bot.__main__ import main
 from bot.knowledge import KnowledgeBase
-from bot.sessions import Session, SessionEvent
+from bot.sessions import Session, SessionEngine, SessionEvent
 from bot.shards import Shards, shard_of
 from bot.store import (
     EVENTS_KEPT_PER_SESSION,
     QUESTION_CHARS,
+    TABLES,
     Pruned,
     ServerSettings,
     SessionMessage,
+    ShardsTaken,
     Store,
     StoreError,
     UserPreferences,
@@ -28,6 +31,9 @@ from bot.store import (
     migrations,
     sql_statements,
 )
+from bot.store.sqlite import SQLiteStore
+from tests.conftest import FakeAsker, FakeClock
+from tests.pg_cluster import ThrowawayPostgres
 
 V1_SESSION = (
     "INSERT INTO sessions (id, place, routine_id, host_id, is_group, participant_limit, "
@@ -443,3 +449,181 @@ async def test_a_process_loads_only_the_sessions_of_its_shards(
     assert await store.stale_session_messages() == [
         SessionMessage(s.id, "c", f"m-{s.id}", 1) for s in sessions
     ]
+
+
+# Shard leases and reloads, between processes on one PostgreSQL --------------------------
+
+
+async def test_a_shard_is_run_by_one_process_at_a_time(postgres_url: str) -> None:
+    async with await Store.open(postgres_url) as first, await Store.open(postgres_url) as second:
+        await first.take_shards(Shards.of(4, (0, 1)))
+        with pytest.raises(ShardsTaken) as raised:
+            await second.take_shards(Shards.of(4, (1, 2)))
+        assert str(raised.value).startswith("shard 1 of 4 is already run by another massage-bot "
+                                            "(massage-bot on ")  # fmt: skip
+        assert str(raised.value).endswith("); stop it first") and "\n" not in str(raised.value)
+        await second.take_shards(Shards.of(4, (2, 3)))  # the refusal kept none of 1 and 2
+    async with await Store.open(postgres_url) as replacement:  # the holders have gone
+        await replacement.take_shards(Shards.of(4, (0, 1, 2, 3)))
+
+
+async def test_a_new_shard_count_waits_until_every_process_of_the_old_one_stops(
+    postgres_url: str,
+) -> None:
+    async with await Store.open(postgres_url) as old, await Store.open(postgres_url) as new:
+        await old.take_shards(Shards.of(2, (1,)))
+        with pytest.raises(ShardsTaken) as raised:
+            await new.take_shards(Shards.of(3, (0,)))
+        assert str(raised.value) == (
+            f"massage-bot processes with --shard-count 2 run on {postgres_url}; "
+            "stop them all before running 3 shards"
+        )
+    async with await Store.open(postgres_url) as new:
+        await new.take_shards(Shards.of(3, (0,)))
+
+
+async def test_losing_the_lease_connection_is_told(postgres_url: str) -> None:
+    lost: list[str] = []
+    async with await Store.open(postgres_url) as store:
+        await store.take_shards(Shards.of(2, (0,)), lost.append)
+        await store._rows(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND datname = current_database() "
+            "AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')"
+        )
+        for _ in range(100):
+            if lost:
+                break
+            await asyncio.sleep(0.05)
+        assert lost == [
+            f"lost the connection to {postgres_url} that holds this process's shards: "
+            "the connection closed"
+        ]
+        async with await Store.open(postgres_url) as replacement:
+            await replacement.take_shards(Shards.of(2, (0,)))
+
+
+async def test_a_reload_announced_by_one_process_reaches_the_others(postgres_url: str) -> None:
+    heard: dict[str, asyncio.Event] = {name: asyncio.Event() for name in ("a", "b", "c")}
+    async with (
+        await Store.open(postgres_url) as a,
+        await Store.open(postgres_url) as b,
+        await Store.open(postgres_url) as c,
+    ):
+        for name, store in (("a", a), ("b", b), ("c", c)):
+            await store.listen_for_reloads(heard[name].set)
+        await a.announce_reload()
+        await asyncio.wait_for(heard["b"].wait(), 5)
+        await asyncio.wait_for(heard["c"].wait(), 5)
+        await asyncio.sleep(0.1)
+        assert not heard["a"].is_set()  # it reloaded itself already
+
+
+# Moving house: massage-bot db copy FROM TO ----------------------------------------------
+
+
+async def fill(store: Store, kb: KnowledgeBase, clock: FakeClock) -> None:
+    """A store as a bot leaves it: sessions running and ended, with people, events and
+    messages; settings, preferences, questions and answer channels."""
+    engine = SessionEngine(kb, store, FakeAsker(), clock)
+    group = (await engine.start("c1", "host", "tiny", group=True, server_id="4194304")).session
+    assert group is not None
+    await engine.join(group.id, "ann")
+    personal = (await engine.start("c2", "me", "tiny", partner="you")).session
+    assert personal is not None
+    await engine.answer_invitation(personal.id, "you", accept=True)
+    await engine.more_pressure(personal.id, "you")
+    await engine.stop(personal.id, "me")
+    await store.set_session_message(group.id, "c1", "m1", 2)
+    await store.set_server_settings("4194304", ServerSettings(participant_limit=7))
+    await store.set_favourite_routine("me", "tiny")
+    await store.set_answer_channel("4194304", "c1", True)
+    await store.record_unanswered("what is reiki?", clock(), "4194304")
+
+
+async def snapshot(store: Store, kb: KnowledgeBase) -> dict[str, object]:
+    """Everything a store holds, as the store reads it back."""
+    session_ids = [row[0] for row in await store._rows("SELECT id FROM sessions ORDER BY id")]
+    sessions = {}
+    for session_id in session_ids:
+        session = await store.load_session(session_id, kb.routines)
+        assert session is not None
+        sessions[session_id] = (session_fields(session), await store.session_events(session_id),
+                                await store.session_message(session_id))  # fmt: skip
+    return {
+        "counts": await store.row_counts(),
+        "sessions": sessions,
+        "settings": await store.get_server_settings("4194304"),
+        "preferences": [await store.get_preferences(user) for user in ("me", "you")],
+        "questions": await store.unanswered_questions(),
+        "server questions": await store.unanswered_questions(server_id="4194304"),
+        "answer channels": await store.answer_channels("4194304"),
+    }
+
+
+def run_cli(*arguments: str) -> int:
+    return main(list(arguments))
+
+
+@pytest.mark.parametrize("direction", ["sqlite to postgresql", "postgresql to sqlite"])
+async def test_db_copy_moves_everything(
+    db_path: Path,
+    postgres_url: str,
+    kb: KnowledgeBase,
+    clock: FakeClock,
+    capsys: pytest.CaptureFixture[str],
+    direction: str,
+) -> None:
+    source, target = (str(db_path), postgres_url)
+    if direction.startswith("postgresql"):
+        source, target = target, source
+    async with await Store.open(source) as store:
+        await fill(store, kb, clock)
+        expected = await snapshot(store, kb)
+    assert all(expected["counts"].values())  # type: ignore[attr-defined]
+    assert await asyncio.to_thread(run_cli, "db", "copy", source, target) == 0
+    counts = ", ".join(f"{n} {table.replace('_', ' ')}" for table, n in expected["counts"].items())  # type: ignore[attr-defined]
+    assert capsys.readouterr().out == f"copied {source} to {target}: {counts}\n"
+    async with await Store.open(target) as store:
+        assert await snapshot(store, kb) == expected
+
+    assert await asyncio.to_thread(run_cli, "db", "copy", source, target) == 2
+    assert capsys.readouterr().err == (
+        f"massage-bot: {target} already holds data; copy into an empty database\n"
+    )
+
+
+async def test_db_copy_refuses_a_newer_target_and_cuts_long_questions(
+    db_path: Path,
+    postgres: ThrowawayPostgres,
+    postgres_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with await Store.open(db_path) as store:
+        await store.record_unanswered("what is reiki?", 5.0, "s1")
+    long = "x" * 600  # an older bot kept questions up to 2,000 characters
+    await asyncio.to_thread(
+        run_sql, str(db_path),
+        f"INSERT INTO unanswered_questions VALUES ('{long}', 2, 1.0, 2.0)",
+        f"INSERT INTO unanswered_questions VALUES ('{long}y', 3, 0.5, 3.0)",
+    )  # fmt: skip
+    newer = postgres.create_database()
+    await asyncio.to_thread(run_sql, newer, *set_schema_version(newer, 99))
+    assert await asyncio.to_thread(run_cli, "db", "copy", str(db_path), newer) == 2
+    assert "newer massage-bot" in capsys.readouterr().err
+
+    assert await asyncio.to_thread(run_cli, "db", "copy", str(db_path), postgres_url) == 0
+    async with await Store.open(postgres_url) as store:
+        questions = await store.unanswered_questions()
+    assert [(q.question, q.times_asked, q.first_asked_at, q.last_asked_at) for q in questions] == [
+        ("x" * QUESTION_CHARS, 5, 0.5, 3.0), ("what is reiki?", 1, 5.0, 5.0)
+    ]
+
+
+async def test_every_table_is_copied(store: Store) -> None:
+    if isinstance(store, SQLiteStore):
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    else:
+        sql = ("SELECT table_name FROM information_schema.tables WHERE table_schema = "
+               "current_schema() AND table_name <> 'massage_bot_schema'")  # fmt: skip
+    assert {row[0] for row in await store._rows(sql)} == set(TABLES)

@@ -113,7 +113,7 @@ def make_bot(
     monkeypatch.setenv(PICTURES_VARIABLE, str(tmp_path / "pictures"))
 
     def make(**options: Any) -> MassageBot:
-        return MassageBot(load_knowledge(bot_knowledge), db_path=db_path, clock=clock, **options)
+        return MassageBot(load_knowledge(bot_knowledge), db=db_path, clock=clock, **options)
 
     return make
 

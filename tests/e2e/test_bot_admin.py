@@ -10,8 +10,12 @@ import pytest
 
 from bot.__main__ import main
 from bot.client import MassageBot
+from bot.knowledge import KnowledgeBase
+from bot.sessions import SessionEngine
+from bot.store import Store
+from tests.conftest import FakeAsker, FakeClock
 from tests.e2e.fake_discord import FakeDiscord
-from tests.e2e.massage_world import ephemeral_text, slash, text_of
+from tests.e2e.massage_world import ephemeral_text, press, slash, text_of
 
 
 async def test_only_curators_see_the_admin_commands(fake: FakeDiscord, bot: MassageBot) -> None:
@@ -126,13 +130,59 @@ async def test_many_reload_problems_fit_one_embed(
     assert len(embed["description"]) <= 4096
 
 
+async def test_curators_set_the_size_of_group_sessions(fake: FakeDiscord, bot: MassageBot) -> None:
+    wellness = fake.guild("Wellness")
+    alice, bob, carol, dana = (fake.user(n) for n in ("alice", "bob", "carol", "dana"))
+    sessions = wellness.channel("sessions")
+    shown = await slash(fake, dana, sessions, "massage-admin", "group-size")
+    assert ephemeral_text(shown) == "Group sessions here take up to 10 people."
+    with pytest.raises(ValueError, match="out of its range"):  # Discord's client says no
+        await fake.slash(dana, sessions, "massage-admin", "group-size", people=51)
+    with pytest.raises(PermissionError):
+        await fake.slash(alice, sessions, "massage-admin", "group-size", people=3)
+    changed = await slash(fake, dana, sessions, "massage-admin", "group-size", people=3)
+    assert "up to 3 people" in ephemeral_text(changed)
+
+    started = await slash(fake, alice, sessions, "massage", "start", routine="tiny", group=True)
+    assert started.original is not None and "1 of 3 in the group" in text_of(started.original)
+    for user in (bob, carol):
+        await press(fake, user, started.original, "Join")
+    full = await press(fake, dana, started.original, "Join")
+    assert "This session is full (3 people)" in ephemeral_text(full)
+    retreat = await slash(fake, alice, fake.guild("Retreat").channel("general"), "massage",
+                          "start", routine="tiny", group=True)  # fmt: skip
+    assert retreat.original is not None and "1 of 10 in the group" in text_of(retreat.original)
+
+
+async def test_old_sessions_and_questions_are_pruned_at_start(
+    fake: FakeDiscord, make_bot, db_path: Path, kb: KnowledgeBase, clock: FakeClock
+) -> None:
+    async with await Store.open(db_path) as store:
+        engine = SessionEngine(kb, store, FakeAsker(), clock)
+        old = await engine.start("1", "alice", "tiny")
+        await store.record_unanswered("asked long ago", clock())
+        assert old.session is not None
+        await engine.stop(old.session.id, "alice")
+        clock.advance(31 * 86_400)
+        recent = await engine.start("2", "bob", "tiny")
+        assert recent.session is not None
+        await engine.stop(recent.session.id, "bob")
+        await store.record_unanswered("asked lately", clock())
+    bot = make_bot(retention_days=30)
+    async with fake.run(bot):
+        assert bot.store is not None
+        assert await bot.store.load_session(old.session.id, kb.routines) is None
+        assert await bot.store.load_session(recent.session.id, kb.routines) is not None
+        assert [q.question for q in await bot.store.unanswered_questions()] == ["asked lately"]
+
+
 async def test_shards_share_the_servers(fake: FakeDiscord, make_bot) -> None:
     class TwoShards(MassageBot):
         async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False):
             """The fake has no identify rate limit: no 5 s pause between shards."""
 
     alice = fake.user("alice")
-    sharded = TwoShards(make_bot().knowledge, db_path=make_bot().db_path, shard_count=2)
+    sharded = TwoShards(make_bot().knowledge, db=make_bot().db, shard_count=2)
     async with fake.run(sharded):
         assert sorted(sharded.shards) == [0, 1] and {g.shard_id for g in sharded.guilds} == {0, 1}
         for name in ("Wellness", "Retreat"):
