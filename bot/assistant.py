@@ -32,7 +32,9 @@ class MatchSettings:
 
     `answer_threshold`: below it the bot does not answer a short question (chosen on
     tests/eval/); `long_answer_threshold` for a message of `long_terms` content words or
-    more, whose story the answer cannot all explain.
+    more, whose story the answer cannot all explain; it rises as the share of the
+    message's words that the knowledge base knows falls (to the power `known_power`): a
+    story about bread dough or a necklace must score higher than one about a sore back.
     `ask_back_band`, `ask_back_lead`: a long message's best entry under the threshold by
     at most the band, and ahead of the next by at least the lead, is offered back: "Did
     you mean ...?" (a short question under the threshold shares too little to guess from).
@@ -40,10 +42,11 @@ class MatchSettings:
     """
 
     answer_threshold: float = 45.0
-    long_answer_threshold: float = 32.0
-    long_terms: int = 8
-    ask_back_band: float = 10.0
-    ask_back_lead: float = 10.0
+    long_answer_threshold: float = 24.0
+    long_terms: int = 5
+    known_power: float = 0.5
+    ask_back_band: float = 4.0
+    ask_back_lead: float = 12.0
     clarify_margin: float = 1.0
     max_suggestions: int = 3
 
@@ -95,8 +98,7 @@ class Assistant:
             return Reply(question, "safety", red_flag.text, red_flag.id, red_flag.title, 100.0)
         reading = self.matcher.read(question)
         matches = self.matcher.rank(reading)
-        long = len(reading.terms) >= self.settings.long_terms
-        threshold = self.settings.long_answer_threshold if long else self.settings.answer_threshold
+        threshold, long = self._threshold(reading)
         sure = bool(matches) and matches[0].score >= threshold
         each = self._each_question(reading, sure)
         if not sure:
@@ -116,6 +118,15 @@ class Assistant:
         also = tuple(self._suggestion(m) for m in each if m.entry_id != best.entry_id)
         also = also[: self.settings.max_suggestions]
         return Reply(question, "answer", entry.text, entry.id, entry.title, best.score, also)
+
+    def _threshold(self, reading: Reading) -> tuple[float, bool]:
+        """The score an answer needs for this message, and whether the message is long."""
+        settings = self.settings
+        terms = reading.terms
+        if len(terms) < settings.long_terms:
+            return settings.answer_threshold, False
+        known = sum(self.matcher.knows(term) for term in terms) / len(terms)
+        return settings.long_answer_threshold / max(known, 0.01) ** settings.known_power, True
 
     def _unsure(
         self, question: str, matches: list[Match], threshold: float, *, long: bool

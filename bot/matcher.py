@@ -295,6 +295,10 @@ class Matcher:
         """How many phrasings the matcher compares."""
         return len(self._phrasings)
 
+    def knows(self, term: str) -> bool:
+        """Whether some phrasing of the knowledge base uses `term`."""
+        return term in self.idf
+
     def is_informative(self, term: str) -> bool:
         return self.idf.get(term, 0.0) >= self.informative_idf
 

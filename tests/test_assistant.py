@@ -362,7 +362,9 @@ def test_a_long_post_under_the_threshold_is_asked_back_when_one_entry_leads(
         "She says the bit between her shoulder blades, by the spine, aches. What is it called?"
     )
     ranked = assistant.matcher.rank(story)
-    strict = MatchSettings(long_answer_threshold=ranked[0].score + 5, ask_back_lead=0.0)
+    strict = MatchSettings(
+        long_answer_threshold=ranked[0].score + 5, ask_back_band=50.0, ask_back_lead=0.0
+    )
     reply = Assistant(assistant.kb, strict).ask(story)
     assert reply.kind == "clarify" and reply.text.startswith("Did you mean")
     assert [s.id for s in reply.suggestions] == [ranked[0].entry_id]
