@@ -17,6 +17,12 @@ EVAL_FILE = Path(__file__).parent / "eval" / "questions.yaml"
 # weights were chosen on both sets): it says how the bot does on questions nobody wrote
 # phrasings for. The floor guards regressions.
 HOLDOUT_FILE = Path(__file__).parent / "eval" / "holdout.yaml"
+# Written like real posts (stories, typos, two questions at once, off-topic posts that
+# share massage words) from the list of entry titles only, before the knowledge changed
+# for them. The first two were read while tuning; the held-out part never was.
+POSTS_FILES = [Path(__file__).parent / "eval" / name for name in ("posts.yaml", "posts-2.yaml")]
+POSTS_HOLDOUT_FILE = Path(__file__).parent / "eval" / "posts-holdout.yaml"
+EVAL_FILES = [EVAL_FILE, HOLDOUT_FILE, *POSTS_FILES, POSTS_HOLDOUT_FILE]
 
 
 def test_the_evaluation_set_meets_the_bar() -> None:
@@ -40,7 +46,20 @@ def test_the_held_out_set_stays_above_its_floor() -> None:
     assert result.red_flags.rate == 1.0
 
 
-@pytest.mark.parametrize("path", [EVAL_FILE, HOLDOUT_FILE])
+def test_the_real_post_sets_stay_above_their_floors() -> None:
+    assistant = Assistant(load_knowledge())
+    tuned = evaluate(assistant, [c for path in POSTS_FILES for c in load_cases(path)])
+    assert tuned.accuracy.total >= 250 and tuned.rejection.total >= 75
+    assert tuned.accuracy.rate >= 0.82
+    assert tuned.rejection.rate >= 0.85
+    assert tuned.red_flags.rate == 1.0
+    held_out = evaluate(assistant, load_cases(POSTS_HOLDOUT_FILE))
+    assert held_out.accuracy.rate >= 0.70
+    assert held_out.rejection.rate >= 0.75
+    assert held_out.red_flags.rate == 1.0
+
+
+@pytest.mark.parametrize("path", EVAL_FILES)
 def test_no_case_copies_a_knowledge_phrasing(path: Path) -> None:
     kb = load_knowledge()
     phrasings = {" ".join(words_of(q)) for e in kb.entries.values() for q in e.questions}
