@@ -1,0 +1,57 @@
+"""The spoken guide's audio: espeak-ng's voice and a chime, as discord.py plays it."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from bot import speech
+from bot.speech import BYTES_PER_SECOND, SpeechCache, SpeechUnavailable, chime, seconds_of, speak
+from tests.conftest import require
+
+
+@pytest.fixture
+def espeak() -> None:
+    require(shutil.which("espeak-ng") is not None, "espeak-ng", "apt install espeak-ng")
+
+
+def loudness(pcm: bytes) -> float:
+    return float(np.abs(np.frombuffer(pcm, dtype="<i2")).mean())
+
+
+def test_a_step_is_spoken_at_a_sensible_length(espeak: None) -> None:
+    short, long = speak("Rocking light fist."), speak("Rocking light fist. " * 6)
+    assert len(short) % 4 == 0  # whole 16-bit stereo frames
+    assert 0.5 < seconds_of(short) < 3.0 < seconds_of(long) < 12.0
+    assert loudness(short) > 100  # not silence
+
+
+def test_the_chime_is_short_and_soft() -> None:
+    sound = chime()
+    assert 0.3 < seconds_of(sound) < 0.6
+    samples = np.frombuffer(sound, dtype="<i2")
+    assert 0 < np.abs(samples).max() < 0.4 * 32768
+
+
+async def test_each_text_is_made_once_off_the_event_loop(
+    espeak: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[str] = []
+
+    def counting(text: str, voice: str = "en") -> bytes:
+        made.append(text)
+        return speak(text, voice)
+
+    monkeypatch.setattr(speech, "speak", counting)
+    cache = SpeechCache()
+    first, again = await cache.audio("Next step."), await cache.audio("Next step.")
+    assert first == again and made == ["Next step."]
+    assert seconds_of(first) * BYTES_PER_SECOND == len(first)
+
+
+def test_without_espeak_the_reason_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(SpeechUnavailable, match="apt install espeak-ng"):
+        speak("hello")
