@@ -20,6 +20,12 @@ fake and points discord.py at it)::
 Add to the world (``add_user``, ``add_guild``, ``add_role``, ``add_member``) before the bot
 logs in: the gateway sends it at IDENTIFY.
 
+Shards as on Discord: a connection IDENTIFYs with its shard pair, READY echoes it with the
+guilds of that shard (``shard_of``: the guild id's timestamp bits modulo the count), and a
+guild's events (interactions, messages, guild and channel events) go only to the connection
+owning its shard, direct messages to shard 0. So several bot processes, each running some
+shards, can share one fake.
+
 Discord can be made to fail on purpose (see "faults" in :class:`FakeDiscord`): a route answers
 an error, a rate limit or late (``fail``, ``rate_limit``, ``delay``), a response waits until
 the test lets it go (``hold``), an interaction expires (``callback_too_late``, ``expire``), the
@@ -739,8 +745,13 @@ class FakeDiscord:
         client._connection.guild_ready_timeout = 0.01
         task = asyncio.create_task(client.start(self.token))
 
+        if isinstance(client, discord.AutoShardedClient):
+            shard_ids = client.shard_ids  # None: every shard
+        else:
+            shard_ids = [client.shard_id or 0]
+
         async def ready() -> None:
-            await self.wait_until_ready(timeout=timeout)
+            await self.wait_until_ready(shard_ids, timeout=timeout)
             await client.wait_until_ready()
 
         waiter = asyncio.create_task(ready())
@@ -884,7 +895,8 @@ class FakeDiscord:
         return message
 
     async def dispatch(self, event: str, data: Json, *, guild: Guild | None = None) -> None:
-        """Send a gateway event to the session holding ``guild`` (shard 0 without one)."""
+        """Send a gateway event to the session whose shard owns ``guild`` (shard 0 without
+        one): with several bot processes on different shards, only that one hears it."""
         await self._session_for(guild).dispatch(event, data)
 
     # --- faults: Discord failing on purpose --------------------------------------------------
@@ -1098,7 +1110,7 @@ class FakeDiscord:
         for message in self.messages.values():
             if message.channel is channel:
                 message.deleted = True
-        session = self._sessions.get(self._shard_of(guild))
+        session = self._owner(guild)
         if session is not None and session.intents & GUILDS:
             await session.dispatch("CHANNEL_DELETE", payload)
 
@@ -1125,7 +1137,7 @@ class FakeDiscord:
             channel.overwrites[target.id] = (int(isinstance(target, User)), allow, deny)
         else:
             channel.overwrites.pop(target.id, None)
-        session = self._sessions.get(self._shard_of(guild))
+        session = self._owner(guild)
         if session is not None and session.intents & GUILDS:
             await session.dispatch("CHANNEL_UPDATE", channel.payload())
 
@@ -1354,7 +1366,7 @@ class FakeDiscord:
     async def _dispatch_message(self, event: str, message: Message) -> None:
         """Tell the bot about a message, as its intents allow (ephemeral ones never)."""
         guild = message.channel.guild
-        session = self._sessions.get(self._shard_of(guild))
+        session = self._owner(guild)
         if message.ephemeral or session is None:
             return
         if not session.intents & (GUILD_MESSAGES if guild else DIRECT_MESSAGES):
@@ -1376,14 +1388,19 @@ class FakeDiscord:
 
     # --- gateway -----------------------------------------------------------------------------
 
-    def _shard_of(self, guild: Guild | None) -> int:
-        if guild is None or not self._sessions:
-            return 0
-        count = next(iter(self._sessions.values())).shard_count
-        return (guild.id >> 22) % count
+    def shard_of(self, guild: Guild | None, shard_count: int) -> int:
+        """The shard ``guild``'s events go to among ``shard_count`` (Discord's rule: the
+        guild id's timestamp bits modulo the count); direct messages go to shard 0."""
+        return 0 if guild is None else (guild.id >> 22) % shard_count
+
+    def _owner(self, guild: Guild | None) -> _Session | None:
+        """The gateway session whose shard pair owns ``guild`` (shard 0 for DMs), if any:
+        each bot process may identify with its own shards."""
+        return next((s for s in self._sessions.values()
+                     if self.shard_of(guild, s.shard_count) == s.shard_id), None)  # fmt: skip
 
     def _session_for(self, guild: Guild | None) -> _Session:
-        session = self._sessions.get(self._shard_of(guild))
+        session = self._owner(guild)
         if session is None or not session.ready:
             raise RuntimeError("the bot is not connected to the fake gateway (is it running?)")
         return session
@@ -1438,8 +1455,12 @@ class FakeDiscord:
             return
         session.shard_id, session.shard_count = data.get("shard", [0, 1])
         self.gateway_log.append(GatewayEvent(session.shard_id, "IDENTIFY"))
+        for shard_id, other in list(self._sessions.items()):  # a dead process's, of old counts
+            if other.shard_count != session.shard_count and not other.connected:
+                del self._sessions[shard_id]
         self._sessions[session.shard_id] = session
-        guilds = [g for g in self.guilds.values() if self._shard_of(g) == session.shard_id]
+        guilds = [g for g in self.guilds.values()
+                  if self.shard_of(g, session.shard_count) == session.shard_id]  # fmt: skip
         await session.dispatch("READY", {
             "v": 10, "user": self.bot.payload(), "session_id": session.session_id,
             "resume_gateway_url": self.gateway_url,

@@ -5,6 +5,7 @@ messages."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from bot.client import MassageBot
@@ -78,6 +79,13 @@ def text_of(message: Message) -> str:
         parts += [f"{f['name']} {f['value']}" for f in embed.get("fields", [])]
         parts.append(embed.get("author", {}).get("name", ""))
     return "\n".join(parts)
+
+
+def step_of(message: Message) -> int:
+    """The step number a session message of the tiny routine shows."""
+    found = re.search(r"step (\d+) of 4", text_of(message))
+    assert found, text_of(message)
+    return int(found[1])
 
 
 def ephemeral_text(interaction: Interaction) -> str:

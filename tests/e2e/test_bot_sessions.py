@@ -6,20 +6,11 @@ and wakes the bot's timer, so no test waits for a step's real 150 seconds.
 
 from __future__ import annotations
 
-import re
-
 from bot.client import MassageBot
 from tests.e2e.fake_discord import Call, FakeDiscord, Message
-from tests.e2e.massage_world import ephemeral_text, press, slash, text_of
+from tests.e2e.massage_world import ephemeral_text, press, slash, step_of, text_of
 
 STEP_SECONDS = 150
-
-
-def step_of(message: Message) -> int:
-    """The step number the session message shows."""
-    found = re.search(r"step (\d+) of 4", text_of(message))
-    assert found, text_of(message)
-    return int(found[1])
 
 
 async def edited(fake: FakeDiscord, message: Message, since: int) -> Call:

@@ -439,6 +439,34 @@ async def test_shards_each_get_their_guilds(fake: FakeDiscord) -> None:
             await interaction.response()
 
 
+async def test_clients_on_different_shards_each_hear_only_their_guilds(fake: FakeDiscord) -> None:
+    alice, wellness, retreat = fake.user("alice"), fake.guild("Wellness"), fake.guild("Retreat")
+    assert fake.shard_of(wellness, 2) != fake.shard_of(retreat, 2)
+    clients = {shard: DemoBot(wellness.id, shard_id=shard, shard_count=2) for shard in (0, 1)}
+    heard: dict[int, list[str]] = {0: [], 1: []}
+    for shard, client in clients.items():
+
+        async def hear(message: discord.Message, shard: int = shard) -> None:
+            if not message.author.bot:
+                heard[shard].append(message.content)
+
+        client.add_listener(hear, "on_message")
+    async with fake.run(clients[0]), fake.run(clients[1]):
+        for shard, client in clients.items():
+            (guild,) = client.guilds
+            assert fake.shard_of(fake.guilds[guild.id], 2) == shard
+            assert [e.what for e in fake.gateway_log if e.shard_id == shard][:2] == [
+                "IDENTIFY", "READY"
+            ]
+        for guild in (wellness, retreat):
+            await fake.send_message(alice, guild.channel("general"),
+                                    f"{fake.bot.mention} in {guild.name}")  # fmt: skip
+        await fake.send_message(alice, fake.dm_channel(alice), "in a DM")
+        await fake.wait_for_call("POST", rf"/channels/{fake.dm_channel(alice).id}/messages")
+    by_shard = {fake.shard_of(g, 2): f"{fake.bot.mention} in {g.name}" for g in (wellness, retreat)}
+    assert heard[0] == [by_shard[0], "in a DM"] and heard[1] == [by_shard[1]]
+
+
 async def test_nothing_leaves_the_loopback_interface(
     fake: FakeDiscord, offline: list[str]
 ) -> None:
