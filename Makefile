@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_matcher
 	$(BIN)/python -m benchmarks.bench_sessions
 	$(BIN)/python -m benchmarks.bench_discord
+	$(BIN)/python -m benchmarks.bench_shards
 
 discord-api:
 	curl -fsSL $(DISCORD_API_SPEC)/specs/openapi.json -o tests/e2e/discord-api/openapi.json

@@ -153,7 +153,9 @@ class MassageBot(commands.AutoShardedBot):
             self.knowledge, self.store, self.assistant, self.clock, shards=self.owned_shards
         )
         self.engine.subscribe(self.session_messages.on_update)  # the one place that shows them
+        restoring = time.monotonic()
         restored = await self.engine.restore()
+        restore_seconds = time.monotonic() - restoring
         await self.session_messages.start()
         await self.store.listen_for_reloads(self._reload_announced)
         self.add_dynamic_items(*DYNAMIC_ITEMS)
@@ -165,7 +167,8 @@ class MassageBot(commands.AutoShardedBot):
         if self.runs_shard_zero:
             await self.prune()
             self._retention = asyncio.create_task(self._run_retention(), name="massage-retention")
-        log.info("%s: ready to serve %d restored sessions", self.owned_shards, len(restored))
+        log.info("%s: ready to serve %d restored sessions (restored in %.2f s)",
+                 self.owned_shards, len(restored), restore_seconds)  # fmt: skip
 
     def _lost_shards(self, reason: str) -> None:
         """The store lost this process's shard leases: stop, so another can take over."""

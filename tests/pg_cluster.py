@@ -3,7 +3,7 @@
 `initdb` and `postgres` refuse to run as root, and CI runs as root: there the cluster runs
 as ``nobody`` (``setpriv``), in a data folder that user owns. It trusts every local
 connection, listens only on 127.0.0.1 (a free port) and keeps its socket in its own
-folder; durability is off (fsync), since it is thrown away.
+folder; durability is off (fsync) unless asked for, since it is thrown away.
 """
 
 from __future__ import annotations
@@ -39,11 +39,13 @@ def _free_port() -> int:
 class ThrowawayPostgres:
     """A PostgreSQL cluster in a temporary folder: `start`, `create_database`, `stop`."""
 
-    def __init__(self, max_connections: int = 200) -> None:
+    def __init__(self, max_connections: int = 200, *, durable: bool = False) -> None:
+        """`durable`: fsync and synchronous commits on, as in production (for benchmarks)."""
         self.folder = Path(tempfile.mkdtemp(prefix="massage-bot-pg-"))
         self.data = self.folder / "data"
         self.port = _free_port()
         self.max_connections = max_connections
+        self.durable = durable
         self._process: subprocess.Popen[bytes] | None = None
         self._names = itertools.count(1)
         self._as_user: list[str] = []
@@ -68,12 +70,13 @@ class ThrowawayPostgres:
             check=True, capture_output=True,
         )  # fmt: skip
         log = (self.folder / "postgres.log").open("wb")
+        fast = [] if self.durable else ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                                        "-c", "full_page_writes=off"]  # fmt: skip
         self._process = subprocess.Popen(
             [*self._as_user, str(PG_BIN / "postgres"), "-D", str(self.data),
              "-c", "listen_addresses=127.0.0.1", "-p", str(self.port),
-             "-c", f"unix_socket_directories={self.folder}", "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", f"max_connections={self.max_connections}"],
+             "-c", f"unix_socket_directories={self.folder}",
+             "-c", f"max_connections={self.max_connections}", *fast],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + START_SECONDS

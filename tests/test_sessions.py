@@ -28,6 +28,7 @@ from bot.sessions import (
     Update,
     other_side,
 )
+from bot.shards import Shards
 from bot.store import ServerSettings, Store, StoreError
 
 if TYPE_CHECKING:
@@ -731,6 +732,27 @@ async def test_restore_brings_every_session_back_where_it_stands(
         assert updates[running].kind == "ended"
         assert updates[running].summary.outcome == "abandoned"
         assert updates[paused].kind == "restored"
+
+
+async def test_a_shard_process_restores_and_times_only_its_servers_sessions(
+    kb: KnowledgeBase, db: str, asker: FakeAsker, clock: FakeClock
+) -> None:
+    servers = {shard: str(((7 * 2 + shard) << 22) | 99) for shard in (0, 1)}  # shards of 2
+    async with await Store.open(db) as store:
+        engine = SessionEngine(kb, store, asker, clock)
+        ids = {shard: (await engine.start(f"channel-{shard}", "me", "tiny", server_id=server))
+               .session.id for shard, server in servers.items()}  # fmt: skip
+        direct = await started(engine, "dm-user", "dm-channel")  # no server: shard 0's
+    clock.advance(STEP + 1)
+    async with await Store.open(db) as store:
+        first = SessionEngine(kb, store, asker, clock, shards=Shards.of(2, (0,)))
+        assert {u.session.id for u in await first.restore()} == {ids[0], direct}
+        second = SessionEngine(kb, store, asker, clock, shards=Shards.of(2, (1,)))
+        (restored,) = await second.restore()
+        assert (restored.session.id, restored.session.step_index) == (ids[1], 1)
+        clock.advance(STEP)
+        assert {u.session.id for u in await second.tick()} == {ids[1]}
+        assert second.get(ids[0]) is None and first.get(ids[1]) is None
 
 
 async def test_a_running_session_moves_on_by_the_time_it_was_down(

@@ -46,6 +46,11 @@ class BotProcess:
         self.workdir = workdir
         self.process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     def start(self) -> BotProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

@@ -108,12 +108,12 @@ def bot_knowledge(knowledge_dir: Path) -> Path:
 def make_bot(
     bot_knowledge: Path, db_path: Path, clock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Any:
-    """A new bot process on the same store file and clock (call it again to restart),
-    drawing its pictures into the test's own directory."""
+    """A new bot process on the same store file (or the `db` given) and clock (call it again
+    to restart), drawing its pictures into the test's own directory."""
     monkeypatch.setenv(PICTURES_VARIABLE, str(tmp_path / "pictures"))
 
     def make(**options: Any) -> MassageBot:
-        return MassageBot(load_knowledge(bot_knowledge), db=db_path, clock=clock, **options)
+        return MassageBot(load_knowledge(bot_knowledge), clock=clock, **{"db": db_path, **options})
 
     return make
 

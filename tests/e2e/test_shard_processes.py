@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import asyncpg
+
+from bot.client import MassageBot
 from tests.e2e.bot_process import BotProcess
 from tests.e2e.fake_discord import FakeDiscord, Guild, Message
 from tests.e2e.massage_world import press, slash, step_of, text_of
@@ -176,3 +179,27 @@ async def test_a_reload_on_one_process_reloads_them_all(
         after = await slash(fake, alice, south.channel("general"), "massage", "ask",
                             question=question)  # fmt: skip
         assert after.original is not None and "Foot rub" in text_of(after.original)
+
+
+async def test_a_process_that_loses_its_leases_stops(
+    fake: FakeDiscord, make_bot: Callable[..., MassageBot], postgres_url: str
+) -> None:
+    bot = make_bot(db=postgres_url, shard_count=2, shard_ids=[0])
+    async with fake.run(bot):
+        connection = await asyncpg.connect(postgres_url)
+        try:  # the database ends the connection that holds the leases (a restart would)
+            await connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await connection.close()
+        for _ in range(100):
+            if bot.is_closed():
+                break
+            await asyncio.sleep(0.05)
+        assert bot.is_closed()
+        assert bot.stop_reason == (
+            f"lost the connection to {postgres_url} that holds this process's shards: "
+            "the connection closed"
+        )
