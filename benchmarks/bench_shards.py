@@ -17,7 +17,10 @@ callback) and errors, the probe's store write p50/p99, each process's resident m
 the replacement's restore time, against the goals: p99 under 50 ms and within 2x of SQLite,
 restore under 5 s. The harness turns its garbage collector off (see bench_discord).
 
-    .venv/bin/python -m benchmarks.bench_shards [--sessions 10000] [--processes 4]
+`--commit off` runs the bots with PostgreSQL's ``synchronous_commit=off`` (in the URL): the
+guarantee of SQLite's default, for a fair comparison.
+
+    .venv/bin/python -m benchmarks.bench_shards [--sessions 10000] [--processes 4] [--commit off]
 """
 
 from __future__ import annotations
