@@ -101,9 +101,9 @@ class Assistant:
         threshold, long = self._threshold(reading)
         sure = bool(matches) and matches[0].score >= threshold
         each = self._each_question(reading, sure)
-        if not sure:
-            if not each:
-                return self._unsure(question, matches, threshold, long=long)
+        if not sure and not each:
+            return self._unsure(question, matches, threshold, long=long)
+        if each and (not sure or len(each) > 1):  # several questions: the first asked leads
             matches = [each[0], *(m for m in matches if m.entry_id != each[0].entry_id)]
         best = matches[0]
         entry = self.kb.entries[best.entry_id]
@@ -111,7 +111,7 @@ class Assistant:
         if live is not None:
             return Reply(question, "answer", live, entry.id, entry.title, best.score)
         close = self._close_to(best, matches)
-        if len(close) > 1:
+        if len(close) > 1 and len(each) < 2:  # two questions are not one ambiguous one
             suggestions = tuple(self._suggestion(m) for m in close)
             text = "Did you mean one of these?\n" + "\n".join(f"- {s.title}" for s in suggestions)
             return Reply(question, "clarify", text, score=best.score, suggestions=suggestions)

@@ -121,10 +121,11 @@ class SessionMessages:
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
             log.warning("session %s: the response to a press failed: %s", session_id, error)
         finally:
-            self._responding[session_id] -= 1
+            self._done_responding(session_id)
         if shown:
             await self._record(session_id, update.session.version)
-        self._kick(session_id)
+        self._kick(session_id)  # a newer version may have come meanwhile: it goes last
+        self._forget_if_done(session_id)
 
     async def post(
         self, interaction: discord.Interaction, update: Update, **message: Any
@@ -154,7 +155,7 @@ class SessionMessages:
                     )
                     self._shown[session_id] = version
         finally:
-            self._responding[session_id] -= 1
+            self._done_responding(session_id)
         self._kick(session_id)
 
     def posting(self, session_id: str) -> bool:
@@ -180,17 +181,27 @@ class SessionMessages:
 
     def _worker_done(self, session_id: str) -> None:
         self._workers.pop(session_id, None)
+        self._kick(session_id)  # a change may have arrived while the last edit was under way
+        self._forget_if_done(session_id)
+
+    def _done_responding(self, session_id: str) -> None:
+        self._responding[session_id] -= 1
+        if self._responding[session_id] <= 0:
+            del self._responding[session_id]
+
+    def _forget_if_done(self, session_id: str) -> None:
+        """Let an ended session go once its summary shows and nothing is under way."""
         update = self._newest.get(session_id)
-        if update is None or update.session is None:
+        if update is None or update.session is None or update.summary is None:
             return
-        if update.summary is not None and self._shown.get(session_id) == update.session.version:
-            self._forget(session_id)  # ended and shown: nothing more will change
-        else:
-            self._kick(session_id)  # a change arrived while the last edit was under way
+        busy = self._responding[session_id] or session_id in self._workers
+        if not busy and self._shown.get(session_id) == update.session.version:
+            self._forget(session_id)
 
     def _forget(self, session_id: str) -> None:
         for table in (self._newest, self._shown, self._given_up):
             table.pop(session_id, None)
+        self._told.discard(session_id)
 
     async def _bring_up_to_date(self, session_id: str) -> None:
         """Edit (or post) the message until it shows the newest version; see the module."""

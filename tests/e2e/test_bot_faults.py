@@ -174,6 +174,21 @@ async def test_stop_racing_next_leaves_no_live_buttons(
     assert "Session stopped" in text_of(message) and message.buttons == []
 
 
+async def test_a_press_answered_after_the_session_ended_is_corrected(
+    fake: FakeDiscord, bot: MassageBot
+) -> None:
+    channel = general(fake)
+    message = await partner_session(fake, channel)
+    held = fake.hold("POST", CALLBACK)
+    nexted = await fake.press(fake.user("alice"), message, "Next")
+    await held.wait()
+    await slash(fake, fake.user("bob"), channel, "massage", "stop")  # shown by an edit
+    held.release()  # the press's response, showing step 2, lands after the stop
+    await nexted.response()
+    await settled(fake, bot)
+    assert "Session stopped" in text_of(message) and message.buttons == []
+
+
 # 4. Next at the moment the timer moves on -----------------------------------------------
 
 
