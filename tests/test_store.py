@@ -21,6 +21,8 @@ from bot.store import (
     QUESTION_CHARS,
     TABLES,
     Pruned,
+    Reminder,
+    ScheduledClass,
     ServerSettings,
     SessionMessage,
     ShardsTaken,
@@ -539,6 +541,11 @@ async def fill(store: Store, kb: KnowledgeBase, clock: FakeClock) -> None:
     await store.set_favourite_routine("me", "tiny")
     await store.set_answer_channel("4194304", "c1", True)
     await store.record_unanswered("what is reiki?", clock(), "4194304")
+    await store.set_step_alerts("ann", True)
+    await store.add_class(ScheduledClass("k1", "4194304", "c1", "host", "tiny", clock() + 3600,
+                                         "e1", "scheduled", None, clock()))  # fmt: skip
+    await store.add_reminder(Reminder("r1", "me", None, None, 0, "20:00", "Europe/Berlin",
+                                      clock() + 600, clock()))  # fmt: skip
 
 
 async def snapshot(store: Store, kb: KnowledgeBase) -> dict[str, object]:
@@ -558,6 +565,9 @@ async def snapshot(store: Store, kb: KnowledgeBase) -> dict[str, object]:
         "questions": await store.unanswered_questions(),
         "server questions": await store.unanswered_questions(server_id="4194304"),
         "answer channels": await store.answer_channels("4194304"),
+        "alerts": await store.step_alert_people(["ann", "me"]),
+        "classes": await store.classes(server_id="4194304"),
+        "reminders": await store.reminders_of("me"),
     }
 
 

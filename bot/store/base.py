@@ -10,6 +10,7 @@ recorded in the database.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sqlite3
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from bot.knowledge import Routine
@@ -33,6 +34,7 @@ from bot.sessions import (
     UsualPressure,
 )
 from bot.shards import Shards
+from bot.stats import SessionRecord
 
 DEFAULT_DB_PATH = Path("data/massage-bot.sqlite3")
 DB_VARIABLE = "MASSAGE_BOT_DB"
@@ -58,6 +60,14 @@ _SAVE_SESSION = (
 _SELECT_SESSIONS = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
 _PARTICIPANT_COLUMNS = "session_id, user_id, role, join_order, joined_at, in_control"
 _ENDED_BEFORE = "SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?"
+_CLASS_COLUMNS = (
+    "id, server_id, channel_id, host_id, routine_id, starts_at, event_id, state, session_id, "
+    "created_at"
+)
+_REMINDER_COLUMNS = (
+    "id, user_id, server_id, channel_id, weekday, at_time, zone, next_at, created_at"
+)
+ANONYMOUS = "someone"  # who a forgotten person was, in the sessions they were in
 
 TABLES: dict[str, str] = {  # every table, parents first, with the columns `copy_to` copies
     "sessions": ", ".join(_SESSION_COLUMNS),
@@ -65,14 +75,16 @@ TABLES: dict[str, str] = {  # every table, parents first, with the columns `copy
     "session_events": "session_id, seq, at, kind, user_id, step_index",
     "session_messages": "session_id, channel_id, message_id, shown_version",
     "server_settings": "server_id, participant_limit",
-    "user_preferences": "user_id, usual_pressure, favourite_routine",
+    "user_preferences": "user_id, usual_pressure, favourite_routine, step_alerts",
     "unanswered_questions": "question, times_asked, first_asked_at, last_asked_at",
     "server_unanswered_questions": (
         "server_id, question, times_asked, first_asked_at, last_asked_at"
     ),
     "answer_channels": "server_id, channel_id",
+    "classes": _CLASS_COLUMNS,
+    "reminders": _REMINDER_COLUMNS,
 }
-BOOLEAN_COLUMNS = frozenset({"is_group", "in_control"})  # SQLite reads them back as 0 and 1
+BOOLEAN_COLUMNS = frozenset({"is_group", "in_control", "step_alerts"})  # SQLite: 0 and 1
 
 Statement = tuple[str, tuple[Any, ...] | list[tuple[Any, ...]]]
 """An SQL statement with its parameters; a list of parameter tuples runs it for each."""
@@ -87,6 +99,42 @@ class ServerSettings:
 class UserPreferences:
     usual_pressure: UsualPressure | None = None
     favourite_routine: str | None = None
+    step_alerts: bool = False  # each step of their group sessions by DM
+
+
+ClassState = Literal["scheduled", "started", "missed", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledClass:
+    """A group session at a set time in a server channel, led by its host."""
+
+    id: str
+    server_id: str
+    channel_id: str
+    host_id: str
+    routine_id: str
+    starts_at: float
+    event_id: str | None  # the Discord scheduled event members mark themselves interested in
+    state: ClassState
+    session_id: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """Every week on `weekday` at `at_time` in `zone`: a DM to `user_id`, or, set by a host
+    for a server, a message in `channel_id`."""
+
+    id: str
+    user_id: str
+    server_id: str | None
+    channel_id: str | None
+    weekday: int
+    at_time: str  # HH:MM
+    zone: str
+    next_at: float
+    created_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,9 +295,11 @@ class Store(ABC):
         """The rows of a query; a failure is a one-line `StoreError`."""
 
     @abstractmethod
-    async def _transaction(self, statements: list[Statement]) -> None:
-        """Run the statements in one transaction; a failure rolls it back and is raised as
-        a one-line `StoreError`. Callers may overlap: transactions never interleave."""
+    async def _transaction(self, statements: list[Statement]) -> int:
+        """Run the statements in one transaction and return how many rows the last one
+        changed (0 for one run over many parameter tuples); a failure rolls it back and is
+        raised as a one-line `StoreError`. Callers may overlap: transactions never
+        interleave."""
 
     async def _value(self, sql: str, parameters: Iterable[Any] = ()) -> Any:
         rows = await self._rows(sql, tuple(parameters))
@@ -407,10 +457,29 @@ class Store(ABC):
 
     async def get_preferences(self, user_id: str) -> UserPreferences:
         rows = await self._rows(
-            "SELECT usual_pressure, favourite_routine FROM user_preferences WHERE user_id = ?",
+            "SELECT usual_pressure, favourite_routine, step_alerts FROM user_preferences "
+            "WHERE user_id = ?",
             (user_id,),
         )
-        return UserPreferences(*rows[0]) if rows else UserPreferences()
+        if not rows:
+            return UserPreferences()
+        usual, favourite, alerts = rows[0]
+        return UserPreferences(usual, favourite, bool(alerts))
+
+    async def set_step_alerts(self, user_id: str, on: bool) -> None:
+        await self._set_preference(user_id, "step_alerts", on)
+
+    async def step_alert_people(self, user_ids: Iterable[str]) -> set[str]:
+        """Which of `user_ids` want each step of their group sessions by DM."""
+        wanted = list(dict.fromkeys(user_ids))
+        if not wanted:
+            return set()
+        marks = ", ".join("?" for _ in wanted)
+        rows = await self._rows(
+            f"SELECT user_id FROM user_preferences WHERE step_alerts = ? AND user_id IN ({marks})",
+            (True, *wanted),
+        )
+        return {row[0] for row in rows}
 
     async def set_usual_pressure(self, user_id: str, pressure: UsualPressure | None) -> None:
         await self._set_preference(user_id, "usual_pressure", pressure)
@@ -418,7 +487,7 @@ class Store(ABC):
     async def set_favourite_routine(self, user_id: str, routine_id: str | None) -> None:
         await self._set_preference(user_id, "favourite_routine", routine_id)
 
-    async def _set_preference(self, user_id: str, column: str, value: str | None) -> None:
+    async def _set_preference(self, user_id: str, column: str, value: str | bool | None) -> None:
         await self._transaction(
             [
                 (
@@ -564,6 +633,191 @@ class Store(ABC):
             sql = "DELETE FROM answer_channels WHERE server_id = ? AND channel_id = ?"
         await self._transaction([(sql, (server_id, channel_id))])
 
+    # Classes -------------------------------------------------------------------------
+
+    async def add_class(self, scheduled: ScheduledClass) -> None:
+        marks = ", ".join("?" for _ in _CLASS_COLUMNS.split(","))
+        await self._transaction(
+            [(f"INSERT INTO classes ({_CLASS_COLUMNS}) VALUES ({marks})", _class_row(scheduled))]
+        )
+
+    async def classes(
+        self,
+        *,
+        server_id: str | None = None,
+        states: Sequence[ClassState] = ("scheduled",),
+        starting_before: float | None = None,
+        shards: Shards | None = None,
+    ) -> list[ScheduledClass]:
+        """Classes in `states`, soonest first: of one server, due by a moment, or both (of
+        the servers `shards` owns, if given)."""
+        sql = f"SELECT {_CLASS_COLUMNS} FROM classes WHERE state IN "
+        sql += f"({', '.join('?' for _ in states)})"
+        parameters: list[Any] = [*states]
+        if server_id is not None:
+            sql += " AND server_id = ?"
+            parameters.append(server_id)
+        if starting_before is not None:
+            sql += " AND starts_at <= ?"
+            parameters.append(starting_before)
+        owned, owned_parameters = _owned(shards, "server_id")
+        parameters += owned_parameters
+        rows = await self._rows(f"{sql}{owned} ORDER BY starts_at", tuple(parameters))
+        return [_class_from_row(row) for row in rows]
+
+    async def class_by_id(self, class_id: str) -> ScheduledClass | None:
+        rows = await self._rows(f"SELECT {_CLASS_COLUMNS} FROM classes WHERE id = ?", (class_id,))
+        return _class_from_row(rows[0]) if rows else None
+
+    async def class_of_event(self, event_id: str) -> ScheduledClass | None:
+        rows = await self._rows(
+            f"SELECT {_CLASS_COLUMNS} FROM classes WHERE event_id = ?", (event_id,)
+        )
+        return _class_from_row(rows[0]) if rows else None
+
+    async def set_class_state(
+        self, class_id: str, state: ClassState, *, was: ClassState, session_id: str | None = None
+    ) -> bool:
+        """Move a class from state `was` to `state`; False when it was not in `was` any more
+        (another process, or a cancel, got there first)."""
+        return await self._changed(
+            "UPDATE classes SET state = ?, session_id = COALESCE(?, session_id) "
+            "WHERE id = ? AND state = ?",
+            (state, session_id, class_id, was),
+        )
+
+    # Reminders -----------------------------------------------------------------------
+
+    async def add_reminder(self, reminder: Reminder) -> None:
+        marks = ", ".join("?" for _ in _REMINDER_COLUMNS.split(","))
+        await self._transaction(
+            [(f"INSERT INTO reminders ({_REMINDER_COLUMNS}) VALUES ({marks})",
+              _reminder_row(reminder))]
+        )  # fmt: skip
+
+    async def reminders_of(self, user_id: str) -> list[Reminder]:
+        rows = await self._rows(
+            f"SELECT {_REMINDER_COLUMNS} FROM reminders WHERE user_id = ? ORDER BY next_at",
+            (user_id,),
+        )
+        return [Reminder(*row) for row in rows]
+
+    async def delete_reminder(self, reminder_id: str, user_id: str) -> bool:
+        """Delete one of a person's reminders; False when they have no such reminder."""
+        return await self._changed(
+            "DELETE FROM reminders WHERE id = ? AND user_id = ?", (reminder_id, user_id)
+        )
+
+    async def due_reminders(
+        self, now: float, limit: int = 500, shards: Shards | None = None
+    ) -> list[Reminder]:
+        """Reminders due by `now`, oldest first (a person's own ones belong to shard 0)."""
+        owned, parameters = _owned(shards, "server_id")
+        rows = await self._rows(
+            f"SELECT {_REMINDER_COLUMNS} FROM reminders WHERE next_at <= ?{owned} "
+            "ORDER BY next_at LIMIT ?",
+            (now, *parameters, limit),
+        )
+        return [Reminder(*row) for row in rows]
+
+    async def claim_reminder(self, reminder: Reminder, next_at: float) -> bool:
+        """Move a due reminder on to `next_at`; True for the one process that did it (the
+        one that sends this occurrence), False when another already had."""
+        return await self._changed(
+            "UPDATE reminders SET next_at = ? WHERE id = ? AND next_at = ?",
+            (next_at, reminder.id, reminder.next_at),
+        )
+
+    # Habits and people's own data ----------------------------------------------------
+
+    async def session_records(
+        self, *, since: float, user_id: str | None = None, server_id: str | None = None
+    ) -> list[SessionRecord]:
+        """Ended sessions (with at least one step done) started since `since` that someone
+        was in (`user_id`), or that took place in a server, oldest first."""
+        chosen = (
+            "FROM sessions WHERE ended_at IS NOT NULL AND steps_done > 0 AND started_at >= ?"
+        )
+        parameters: list[Any] = [since]
+        if user_id is not None:
+            chosen += " AND id IN (SELECT session_id FROM session_participants WHERE user_id = ?)"
+            parameters.append(user_id)
+        if server_id is not None:
+            chosen += " AND server_id = ?"
+            parameters.append(server_id)
+        rows = await self._rows(
+            f"SELECT id, routine_id, started_at, ended_at, paused_seconds {chosen} "
+            "ORDER BY started_at",
+            tuple(parameters),
+        )
+        people = await self._participants(f"SELECT id {chosen}", tuple(parameters)) if rows else {}
+        return [
+            SessionRecord(
+                routine_id=routine_id,
+                started_at=started,
+                minutes=max(ended - started - paused, 0.0) / 60,
+                people=tuple(p.user_id for p in people.get(session_id, [])),
+            )
+            for session_id, routine_id, started, ended, paused in rows
+        ]
+
+    async def personal_data(self, user_id: str) -> dict[str, Any]:
+        """Everything kept about one person, as plain data (for `/massage my-data`)."""
+        preferences = await self.get_preferences(user_id)
+        sessions = await self._rows(
+            "SELECT s.id, s.routine_id, s.state, s.started_at, s.ended_at, s.steps_done, "
+            "p.role, s.server_id FROM sessions s JOIN session_participants p "
+            "ON p.session_id = s.id WHERE p.user_id = ? ORDER BY s.started_at",
+            (user_id,),
+        )
+        hosted = await self._rows(
+            f"SELECT {_CLASS_COLUMNS} FROM classes WHERE host_id = ?", (user_id,)
+        )
+        session_fields = (
+            "id", "routine", "state", "started_at", "ended_at", "steps_done", "role", "server_id"
+        )
+        reminders = await self.reminders_of(user_id)
+        return {
+            "user_id": user_id,
+            "preferences": {
+                "usual_pressure": preferences.usual_pressure,
+                "favourite_routine": preferences.favourite_routine,
+                "step_alerts": preferences.step_alerts,
+            },
+            "sessions": [dict(zip(session_fields, row, strict=True)) for row in sessions],
+            "reminders": [
+                {"id": r.id, "weekday": r.weekday, "at": r.at_time, "zone": r.zone,
+                 "server_id": r.server_id, "channel_id": r.channel_id, "next_at": r.next_at}
+                for r in reminders
+            ],
+            "classes_hosted": [
+                {"id": c.id, "routine": c.routine_id, "starts_at": c.starts_at, "state": c.state}
+                for c in map(_class_from_row, hosted)
+            ],
+        }
+
+    async def forget_person(self, user_id: str) -> None:
+        """Delete what is kept about one person; in the sessions they were in, they become
+        an anonymous participant (so the others' sessions still add up)."""
+        await self._transaction(
+            [
+                ("DELETE FROM user_preferences WHERE user_id = ?", (user_id,)),
+                ("DELETE FROM reminders WHERE user_id = ?", (user_id,)),
+                ("UPDATE session_participants SET user_id = ? WHERE user_id = ?",
+                 (f"{ANONYMOUS}-{_short_hash(user_id)}", user_id)),
+                ("UPDATE session_events SET user_id = NULL WHERE user_id = ?", (user_id,)),
+                ("UPDATE sessions SET host_id = ? WHERE host_id = ?",
+                 (f"{ANONYMOUS}-{_short_hash(user_id)}", user_id)),
+                ("UPDATE sessions SET invited_id = NULL WHERE invited_id = ?", (user_id,)),
+                ("UPDATE classes SET host_id = ? WHERE host_id = ?",
+                 (f"{ANONYMOUS}-{_short_hash(user_id)}", user_id)),
+            ]
+        )  # fmt: skip
+
+    async def _changed(self, sql: str, parameters: tuple[Any, ...]) -> bool:
+        """Run one UPDATE or DELETE in a transaction; whether it changed a row."""
+        return await self._transaction([(sql, parameters)]) > 0
+
     # Retention and moving house -----------------------------------------------------
 
     async def prune(self, before: float) -> Pruned:
@@ -580,6 +834,7 @@ class Store(ABC):
                     for table in ("session_participants", "session_events", "session_messages")
                 ),
                 ("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?", (before,)),
+                ("DELETE FROM classes WHERE state <> 'scheduled' AND starts_at < ?", (before,)),
                 ("DELETE FROM unanswered_questions WHERE last_asked_at < ?", (before,)),
                 ("DELETE FROM server_unanswered_questions WHERE last_asked_at < ?", (before,)),
             ]
@@ -669,3 +924,27 @@ def _session_from_row(
         invite_expires_at=values["invite_expires_at"],
         clock_scale=values["clock_scale"],
     )
+
+
+def _class_row(scheduled: ScheduledClass) -> tuple[Any, ...]:
+    return (
+        scheduled.id, scheduled.server_id, scheduled.channel_id, scheduled.host_id,
+        scheduled.routine_id, scheduled.starts_at, scheduled.event_id, scheduled.state,
+        scheduled.session_id, scheduled.created_at,
+    )  # fmt: skip
+
+
+def _class_from_row(row: Sequence[Any]) -> ScheduledClass:
+    return ScheduledClass(*row)
+
+
+def _reminder_row(reminder: Reminder) -> tuple[Any, ...]:
+    return (
+        reminder.id, reminder.user_id, reminder.server_id, reminder.channel_id, reminder.weekday,
+        reminder.at_time, reminder.zone, reminder.next_at, reminder.created_at,
+    )  # fmt: skip
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+

@@ -139,14 +139,18 @@ class PostgresStore(Store):
         except AsyncpgError as error:
             raise StoreError(_explain(self.name, error)) from None
 
-    async def _transaction(self, statements: list[Statement]) -> None:
+    async def _transaction(self, statements: list[Statement]) -> int:
         try:
             async with self._pool.acquire() as connection, connection.transaction():
+                changed = 0
                 for sql, parameters in statements:
                     if isinstance(parameters, list):
                         await connection.executemany(numbered(sql), parameters)
+                        changed = 0
                     else:
-                        await connection.execute(numbered(sql), *parameters)
+                        status = await connection.execute(numbered(sql), *parameters)
+                        changed = int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+                return changed
         except AsyncpgError as error:
             raise StoreError(f"could not save to {self.name}: {_one_line(error)}") from None
 

@@ -109,17 +109,20 @@ class SQLiteStore(Store):
         except sqlite3.Error as error:
             raise StoreError(_explain(self.path, error)) from None
 
-    async def _transaction(self, statements: list[Statement]) -> None:
+    async def _transaction(self, statements: list[Statement]) -> int:
         async with self._writing:
             try:
                 await self._db.execute("BEGIN")
+                changed = 0
                 try:
                     for sql, parameters in statements:
                         if isinstance(parameters, list):
                             await self._db.executemany(sql, parameters)
+                            changed = 0
                         else:
-                            await self._db.execute(sql, parameters)
+                            changed = (await self._db.execute(sql, parameters)).rowcount
                     await self._db.execute("COMMIT")
+                    return changed
                 except BaseException:
                     await self._roll_back()
                     raise

@@ -1,0 +1,122 @@
+"""The store's classes, reminders, step alerts, stats and people's own data, on both
+backends (an SQLite file and a real PostgreSQL)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.knowledge import KnowledgeBase
+from bot.sessions import SessionEngine
+from bot.store import Reminder, ScheduledClass, Store
+from bot.store.base import ANONYMOUS
+
+
+def a_class(class_id: str = "c1", starts_at: float = 5_000.0, **fields: object) -> ScheduledClass:
+    values: dict[str, object] = dict(
+        id=class_id, server_id="g1", channel_id="ch1", host_id="dana", routine_id="tiny",
+        starts_at=starts_at, event_id=f"e-{class_id}", state="scheduled", session_id=None,
+        created_at=1_000.0,
+    )  # fmt: skip
+    values.update(fields)
+    return ScheduledClass(**values)  # type: ignore[arg-type]
+
+
+def a_reminder(reminder_id: str = "r1", next_at: float = 9_000.0, **fields: object) -> Reminder:
+    values: dict[str, object] = dict(
+        id=reminder_id, user_id="ann", server_id=None, channel_id=None, weekday=0,
+        at_time="20:00", zone="Europe/Berlin", next_at=next_at, created_at=1_000.0,
+    )  # fmt: skip
+    values.update(fields)
+    return Reminder(**values)  # type: ignore[arg-type]
+
+
+async def test_classes_are_found_by_server_time_and_event(store: Store) -> None:
+    await store.add_class(a_class("c1", 5_000.0))
+    await store.add_class(a_class("c2", 2_000.0, server_id="g2"))
+    await store.add_class(a_class("c3", 9_000.0))
+    due = await store.classes(starting_before=6_000.0)
+    assert [c.id for c in due] == ["c2", "c1"]  # soonest first
+    assert [c.id for c in await store.classes(server_id="g1")] == ["c1", "c3"]
+    assert (await store.class_of_event("e-c3")).id == "c3"
+    assert await store.class_by_id("nope") is None
+
+
+async def test_a_class_moves_on_only_from_the_state_it_was_in(store: Store) -> None:
+    await store.add_class(a_class())
+    assert await store.set_class_state("c1", "started", was="scheduled", session_id="s9")
+    assert not await store.set_class_state("c1", "missed", was="scheduled")  # someone else won
+    started = await store.class_by_id("c1")
+    assert (started.state, started.session_id) == ("started", "s9")
+    assert await store.classes(states=("scheduled",)) == []
+
+
+async def test_a_reminder_occurrence_is_claimed_once(store: Store) -> None:
+    await store.add_reminder(a_reminder("r1", 9_000.0))
+    await store.add_reminder(a_reminder("r2", 20_000.0, user_id="bob"))
+    (due,) = await store.due_reminders(10_000.0)
+    assert due.id == "r1"
+    assert await store.claim_reminder(due, 9_000.0 + 604_800)
+    assert not await store.claim_reminder(due, 9_000.0 + 604_800)  # a second process: no
+    assert await store.due_reminders(10_000.0) == []
+    assert [r.id for r in await store.reminders_of("ann")] == ["r1"]
+    assert not await store.delete_reminder("r2", "ann")  # not hers
+    assert await store.delete_reminder("r1", "ann")
+    assert await store.reminders_of("ann") == []
+
+
+async def test_step_alerts_are_a_preference(store: Store) -> None:
+    assert not (await store.get_preferences("ann")).step_alerts
+    await store.set_step_alerts("ann", True)
+    await store.set_usual_pressure("ann", "firmer")
+    preferences = await store.get_preferences("ann")
+    assert (preferences.step_alerts, preferences.usual_pressure) == (True, "firmer")
+    assert await store.step_alert_people(["ann", "bob", "ann"]) == {"ann"}
+    await store.set_step_alerts("ann", False)
+    assert await store.step_alert_people(["ann"]) == set()
+
+
+@pytest.fixture
+def engine_on(store: Store, kb: KnowledgeBase, asker, clock) -> SessionEngine:
+    return SessionEngine(kb, store, asker, clock)
+
+
+async def test_stats_records_and_a_persons_data_then_forgetting_them(
+    store: Store, engine_on: SessionEngine, clock
+) -> None:
+    group = await engine_on.start("ch1", "dana", "tiny", group=True, server_id="g1")
+    await engine_on.join(group.session.id, "ann")
+    clock.advance(200)  # a step done
+    await engine_on.stop(group.session.id, "dana")
+    alone = await engine_on.start("ch2", "ann", "tiny")
+    await engine_on.stop(alone.session.id, "ann")  # no step done: not counted
+    await store.add_reminder(a_reminder())
+    await store.set_step_alerts("ann", True)
+    (record,) = await store.session_records(since=0.0, user_id="ann")
+    assert record.routine_id == "tiny" and set(record.people) == {"dana", "ann"}
+    assert record.minutes == pytest.approx(200 / 60)
+    assert len(await store.session_records(since=0.0, server_id="g1")) == 1
+    assert await store.session_records(since=clock() + 1, user_id="ann") == []
+    mine = await store.personal_data("ann")
+    assert mine["preferences"]["step_alerts"] is True and len(mine["reminders"]) == 1
+    assert {s["id"] for s in mine["sessions"]} == {group.session.id, alone.session.id}
+    await store.forget_person("ann")
+    gone = await store.personal_data("ann")
+    assert gone["sessions"] == [] and gone["reminders"] == []
+    assert gone["preferences"]["step_alerts"] is False
+    (record,) = await store.session_records(since=0.0, server_id="g1")
+    assert "ann" not in record.people and any(p.startswith(ANONYMOUS) for p in record.people)
+
+
+async def test_the_new_tables_are_copied_and_old_classes_pruned(
+    store: Store, tmp_path
+) -> None:
+    await store.add_class(a_class("old", 1_000.0, state="started"))
+    await store.add_class(a_class("soon", 1_000.0))
+    await store.add_reminder(a_reminder())
+    await store.set_step_alerts("ann", True)
+    async with await Store.open(tmp_path / "copy.sqlite3") as target:
+        copied = await store.copy_to(target)
+        assert (copied["classes"], copied["reminders"]) == (2, 1)
+        assert (await target.get_preferences("ann")).step_alerts
+    await store.prune(before=2_000.0)
+    assert [c.id for c in await store.classes(states=("scheduled", "started"))] == ["soon"]
