@@ -1,0 +1,134 @@
+"""Coming back every week: weekly reminders, a person's and a server's stats, and people's
+own data. Plain data and the store; the Discord cog and the console show it their way."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from bot.reminders import WEEKDAYS, WeeklyTime, next_occurrence, parse_weekly
+from bot.sessions import Clock
+from bot.shards import Shards
+from bot.stats import WEEK, WEEKS_CHARTED, PersonStats, ServerStats, person_stats, server_stats
+from bot.store import Reminder, Store, UnansweredQuestion
+
+MAX_REMINDERS = 10  # per person
+STREAK_LOOKBACK_WEEKS = 52  # how far back a streak and the stats are counted
+REMINDER_TEXT = (
+    "Your weekly reminder: time for a massage together. Start a guided routine with "
+    "`/massage start` (routines: `/massage routines`)."
+)
+SERVER_REMINDER_TEXT = (
+    "Weekly reminder from {host}: time for a massage together. Start a guided routine with "
+    "`/massage start`, or join the class if one is running."
+)
+
+
+class HabitError(ValueError):
+    """What a person asked cannot be done; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class YourStats:
+    """A person's numbers and their usual pressure."""
+
+    numbers: PersonStats
+    usual_pressure: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerReport:
+    numbers: ServerStats
+    unanswered: tuple[UnansweredQuestion, ...]
+
+
+class Habits:
+    """Reminders, stats and people's own data, over one store."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    # Reminders -----------------------------------------------------------------------
+
+    async def add_weekly_reminder(
+        self,
+        user_id: str,
+        day: str,
+        at: str,
+        zone: str,
+        *,
+        server_id: str | None = None,
+        channel_id: str | None = None,
+    ) -> Reminder:
+        """A weekly reminder for a person (a DM), or for a server's channel; `HabitError`
+        (or `ReminderError`) with a reason when it cannot be set."""
+        when = parse_weekly(day, at, zone)
+        if len(await self.store.reminders_of(user_id)) >= MAX_REMINDERS:
+            raise HabitError(f"You have {MAX_REMINDERS} reminders already; cancel one first.")
+        now = self.clock()
+        reminder = Reminder(
+            id=secrets.token_hex(4),
+            user_id=user_id,
+            server_id=server_id,
+            channel_id=channel_id,
+            weekday=when.weekday,
+            at_time=f"{when.at:%H:%M}",
+            zone=when.zone,
+            next_at=next_occurrence(when, now),
+            created_at=now,
+        )
+        await self.store.add_reminder(reminder)
+        return reminder
+
+    async def cancel_reminder(self, user_id: str, reminder_id: str) -> None:
+        if not await self.store.delete_reminder(reminder_id.strip().lower(), user_id):
+            raise HabitError(f"You have no reminder {reminder_id!r}: see your list for its id.")
+
+    async def due_reminders(self, shards: Shards | None = None) -> list[Reminder]:
+        """The reminders this process sends now: each due one it claimed (moving it on to
+        its next week), so that with several processes every occurrence is sent once."""
+        now = self.clock()
+        claimed = []
+        for reminder in await self.store.due_reminders(now, shards=shards):
+            following = next_occurrence(weekly_time(reminder), max(now, reminder.next_at))
+            if await self.store.claim_reminder(reminder, following):
+                claimed.append(reminder)
+        return claimed
+
+    # Stats ---------------------------------------------------------------------------
+
+    async def your_stats(self, user_id: str) -> YourStats:
+        now = self.clock()
+        since = now - STREAK_LOOKBACK_WEEKS * WEEK
+        records = await self.store.session_records(since=since, user_id=user_id)
+        preferences = await self.store.get_preferences(user_id)
+        return YourStats(person_stats(records, now), preferences.usual_pressure)
+
+    async def server_report(self, server_id: str) -> ServerReport:
+        now = self.clock()
+        since = now - WEEKS_CHARTED * WEEK
+        records = await self.store.session_records(since=since, server_id=server_id)
+        unanswered = await self.store.unanswered_questions(5, server_id)
+        return ServerReport(server_stats(records, now), tuple(unanswered))
+
+    # People's own data ---------------------------------------------------------------
+
+    async def personal_data(self, user_id: str) -> dict[str, Any]:
+        data = await self.store.personal_data(user_id)
+        data["exported_at"] = self.clock()
+        return data
+
+    async def forget(self, user_id: str) -> None:
+        await self.store.forget_person(user_id)
+
+
+def weekly_time(reminder: Reminder) -> WeeklyTime:
+    return parse_weekly(WEEKDAYS[reminder.weekday], reminder.at_time, reminder.zone)
+
+
+def describe(reminder: Reminder) -> str:
+    """"`ab12cd34` Mondays at 20:00 (Europe/Berlin), in <#channel>"."""
+    where = f", in <#{reminder.channel_id}>" if reminder.channel_id else ", by direct message"
+    return f"`{reminder.id}` {weekly_time(reminder)}{where}"

@@ -1,0 +1,82 @@
+"""Weekly reminders claimed once, stats from the store, and people's own data, through
+`bot.habits` on both store backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.habits import MAX_REMINDERS, HabitError, Habits, describe
+from bot.reminders import ReminderError
+from bot.sessions import SessionEngine
+from bot.shards import Shards
+from bot.store import Store
+from tests.conftest import FakeClock
+
+SUNDAY_NOON = dt.datetime(2026, 3, 29, 12, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+
+
+@pytest.fixture
+def habits(store: Store) -> Habits:
+    return Habits(store, FakeClock(SUNDAY_NOON))
+
+
+async def test_a_reminder_is_sent_once_a_week_at_the_local_time(
+    store: Store, habits: Habits
+) -> None:
+    reminder = await habits.add_weekly_reminder("ann", "mon", "20:00", "Europe/Berlin")
+    assert describe(reminder).endswith("Mondays at 20:00 (Europe/Berlin), by direct message")
+    monday = dt.datetime(2026, 3, 30, 20, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
+    assert reminder.next_at == monday
+    assert await habits.due_reminders() == []
+    habits.clock.now = monday + 5  # type: ignore[attr-defined]
+    other = Habits(store, habits.clock)  # a second process on the same store
+    sent = await habits.due_reminders()
+    assert [r.id for r in sent] == [reminder.id] and await other.due_reminders() == []
+    (moved,) = await store.reminders_of("ann")
+    assert moved.next_at == monday + 7 * 86_400
+
+
+async def test_reminders_of_servers_go_to_their_shards_and_people_to_shard_0(
+    store: Store, habits: Habits
+) -> None:
+    on_shard_1 = str((1 << 22) * 1)  # (id >> 22) % 2 == 1
+    await habits.add_weekly_reminder("dana", "mon", "20:00", "UTC", server_id=on_shard_1,
+                                     channel_id="c1")  # fmt: skip
+    await habits.add_weekly_reminder("ann", "mon", "20:00", "UTC")
+    habits.clock.now += 8 * 86_400  # type: ignore[attr-defined]
+    shard_0 = await habits.due_reminders(Shards.of(2, (0,)))
+    shard_1 = await habits.due_reminders(Shards.of(2, (1,)))
+    assert [r.user_id for r in shard_0] == ["ann"] and [r.user_id for r in shard_1] == ["dana"]
+
+
+async def test_bad_reminders_are_refused_with_a_reason(habits: Habits) -> None:
+    with pytest.raises(ReminderError, match="time zone"):
+        await habits.add_weekly_reminder("ann", "mon", "20:00", "Mars/Olympus")
+    for _ in range(MAX_REMINDERS):
+        await habits.add_weekly_reminder("ann", "tue", "8pm", "UTC")
+    with pytest.raises(HabitError, match="cancel one first"):
+        await habits.add_weekly_reminder("ann", "wed", "8pm", "UTC")
+    with pytest.raises(HabitError, match="no reminder"):
+        await habits.cancel_reminder("bob", (await habits.store.reminders_of("ann"))[0].id)
+
+
+async def test_stats_and_data_come_from_the_sessions(
+    store: Store, habits: Habits, kb, asker
+) -> None:
+    engine = SessionEngine(kb, store, asker, habits.clock)
+    started = await engine.start("c1", "ann", "tiny")
+    habits.clock.now += 200  # type: ignore[attr-defined]
+    await engine.stop(started.session.id, "ann")
+    await store.set_usual_pressure("ann", "lighter")
+    yours = await habits.your_stats("ann")
+    assert (yours.numbers.sessions, yours.numbers.streak_weeks, yours.usual_pressure) == (
+        1, 1, "lighter",
+    )
+    assert yours.numbers.favourite_routine == "tiny"
+    data = await habits.personal_data("ann")
+    assert data["user_id"] == "ann" and len(data["sessions"]) == 1
+    await habits.forget("ann")
+    assert (await habits.your_stats("ann")).numbers.sessions == 0
