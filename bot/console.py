@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 
 from bot.assistant import Assistant
+from bot.habits import REMINDER_TEXT, Habits, YourStats, describe
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from bot.pictures import picture_for_step
 from bot.reply import Reply, clock_text
@@ -50,6 +51,9 @@ Commands:
                   (right after a long answer, more shows the rest of it)
   stop            end the session with a summary
   routines        list the routines
+  stats           your sessions, minutes and weekly streak
+  remind DAY TIME ZONE   a weekly reminder here ("remind monday 20:00 Europe/Berlin");
+                  remind alone lists them, remind cancel ID removes one
   help            this list
   quit            leave (a running session is paused, to resume next time)
 An empty line shows where you are; anything else is a question."""
@@ -125,6 +129,22 @@ def render_summary(summary: Summary) -> str:
     )
 
 
+def render_stats(stats: YourStats) -> str:
+    numbers = stats.numbers
+    if not numbers.sessions:
+        return "No finished sessions yet: start one with start ROUTINE."
+    weeks = "week" if numbers.streak_weeks == 1 else "weeks"
+    lines = [
+        f"Sessions: {numbers.sessions}, about {round(numbers.minutes)} minutes in all.",
+        f"Streak: {numbers.streak_weeks} {weeks} in a row.",
+        f"Favourite routine: {numbers.favourite_routine}.",
+        "Last 12 weeks: " + " ".join(str(n) for n in numbers.weekly_sessions),
+    ]
+    if stats.usual_pressure:
+        lines.append(f"Usual pressure: {stats.usual_pressure}.")
+    return "\n".join(lines)
+
+
 def render_reply(reply: Reply) -> str:
     """The lead of a reply (`more` shows the rest), and what else the message asked."""
     text = f"Safety first: {reply.lead}" if reply.kind == "safety" else reply.lead
@@ -186,6 +206,7 @@ class Console:
         self.write = write
         self.scale = scale  # clock seconds per real second
         self._rest = ""  # the rest of the last answer, for `more`
+        self.habits = Habits(engine.store, engine.now)
         self._retry_at: float | None = None  # after a failed save, when timers try again
         self._marks_step: tuple[str, int, float | None] | None = None
         self._marks_unsaid: set[int] = set()
@@ -228,7 +249,7 @@ class Console:
             return False
         try:
             await self._dispatch(command, argument.strip(), line.strip())
-        except SessionError as error:
+        except (SessionError, ValueError) as error:  # ValueError: a reminder as typed
             self.write(str(error))
         except StoreError as error:  # the change was not made
             self.write(f"Nothing changed: {error}")
@@ -256,6 +277,10 @@ class Console:
             for routine in sorted(self.engine.knowledge.routines.values(), key=lambda r: r.id):
                 steps, minutes = len(routine.steps), round(routine.seconds / 60)
                 self.write(f"  {routine.id}: {routine.title} ({steps} steps, {minutes} min)")
+        elif command == "stats" and not argument:
+            self.write(render_stats(await self.habits.your_stats(CONSOLE_USER)))
+        elif command == "remind":
+            await self._remind(argument)
         elif command == "help" and not argument:
             self.write(HELP)
         elif not line:
@@ -268,6 +293,22 @@ class Console:
             self._rest = update.reply.rest
             if update.problem:
                 self.write(f"(Your session's progress was not saved: {update.problem})")
+
+    async def _remind(self, argument: str) -> None:
+        """`remind DAY TIME ZONE`, `remind` (the list) or `remind cancel ID`."""
+        words = argument.split()
+        if not words:
+            reminders = await self.habits.store.reminders_of(CONSOLE_USER)
+            listed = "\n".join(f"  {describe(r)}" for r in reminders)
+            self.write(listed or "No reminders: remind monday 20:00 Europe/Berlin sets one.")
+        elif words[0].lower() == "cancel" and len(words) == 2:
+            await self.habits.cancel_reminder(CONSOLE_USER, words[1])
+            self.write("Reminder cancelled.")
+        elif len(words) == 3:
+            reminder = await self.habits.add_weekly_reminder(CONSOLE_USER, *words)
+            self.write(f"Reminder set: {describe(reminder)} (shown here while the console runs).")
+        else:
+            self.write("Write it like: remind monday 20:00 Europe/Berlin")
 
     def _session_id(self) -> str:
         view = self.session
@@ -302,6 +343,8 @@ class Console:
         if self._retry_at is not None:
             self._retry_at = None
             self.write("Saving works again.")
+        for _ in await self.habits.due_reminders(user_id=CONSOLE_USER):
+            self.write(f"Reminder: {REMINDER_TEXT}")
         for update in updates:
             if update.session is not None and update.session.place == CONSOLE_PLACE:
                 self.show(update)

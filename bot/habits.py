@@ -86,12 +86,19 @@ class Habits:
         if not await self.store.delete_reminder(reminder_id.strip().lower(), user_id):
             raise HabitError(f"You have no reminder {reminder_id!r}: see your list for its id.")
 
-    async def due_reminders(self, shards: Shards | None = None) -> list[Reminder]:
+    async def due_reminders(
+        self, shards: Shards | None = None, *, user_id: str | None = None,
+        other_than: str | None = None,
+    ) -> list[Reminder]:
         """The reminders this process sends now: each due one it claimed (moving it on to
-        its next week), so that with several processes every occurrence is sent once."""
+        its next week), so that with several processes every occurrence is sent once
+        (`user_id`, `other_than`: see `Store.due_reminders`)."""
         now = self.clock()
         claimed = []
-        for reminder in await self.store.due_reminders(now, shards=shards):
+        due = await self.store.due_reminders(
+            now, shards=shards, user_id=user_id, other_than=other_than
+        )
+        for reminder in due:
             following = next_occurrence(weekly_time(reminder), max(now, reminder.next_at))
             if await self.store.claim_reminder(reminder, following):
                 claimed.append(reminder)

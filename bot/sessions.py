@@ -514,6 +514,10 @@ class SessionEngine:
         """The engine's clock."""
         return self._clock()
 
+    @property
+    def store(self) -> Store:
+        return self._store
+
     def subscribe(self, listener: Listener) -> None:
         """Call `listener` with every change of a session, once it is written: commands,
         timers and restores alike (a door's one place to show sessions)."""

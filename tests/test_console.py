@@ -7,6 +7,7 @@ tmp_path. ``MASSAGE_BOT_TIME_SCALE=600`` plays the ten-minute test routine in ab
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import queue
 import re
@@ -499,3 +500,31 @@ def test_a_damaged_store_is_one_clear_line(tmp_path: Path, knowledge_dir: Path) 
         f"massage-bot: {path} is damaged (database disk image is malformed); "
         "restore it from a backup or move it away\n"
     )
+
+
+async def test_stats_and_weekly_reminders_in_the_console(
+    engine: SessionEngine, screen: Screen, clock: FakeClock, store: Store
+) -> None:
+    console = Console(engine, screen)
+    await console.handle("stats")
+    assert screen.take() == "No finished sessions yet: start one with start ROUTINE."
+    await console.handle("start tiny")
+    clock.advance(200)
+    await console.handle("stop")
+    screen.take()
+    await console.handle("stats")
+    said = screen.take()
+    assert said.startswith("Sessions: 1, about 3 minutes in all.\nStreak: 1 week in a row.")
+    await console.handle("remind someday 20:00 UTC")
+    assert "not a day of the week" in screen.take()
+    await console.handle("remind monday 20:00 UTC")
+    assert screen.take().startswith("Reminder set: `")
+    (reminder,) = await store.reminders_of("console")
+    await store.add_reminder(dataclasses.replace(reminder, id="other", user_id="1234"))
+    clock.now = reminder.next_at + 1
+    await console.on_time()
+    assert screen.take().count("Reminder: ") == 1  # its own, not a Discord user's
+    await console.handle("remind")
+    assert "Mondays at 20:00 (UTC)" in screen.take()
+    await console.handle(f"remind cancel {reminder.id}")
+    assert screen.take() == "Reminder cancelled."

@@ -709,10 +709,21 @@ class Store(ABC):
         )
 
     async def due_reminders(
-        self, now: float, limit: int = 500, shards: Shards | None = None
+        self,
+        now: float,
+        limit: int = 500,
+        shards: Shards | None = None,
+        *,
+        user_id: str | None = None,
+        other_than: str | None = None,
     ) -> list[Reminder]:
-        """Reminders due by `now`, oldest first (a person's own ones belong to shard 0)."""
+        """Reminders due by `now`, oldest first (a person's own ones belong to shard 0):
+        only `user_id`'s, or everyone's but `other_than`'s, when given."""
         owned, parameters = _owned(shards, "server_id")
+        if user_id is not None:
+            owned, parameters = owned + " AND user_id = ?", (*parameters, user_id)
+        if other_than is not None:
+            owned, parameters = owned + " AND user_id <> ?", (*parameters, other_than)
         rows = await self._rows(
             f"SELECT {_REMINDER_COLUMNS} FROM reminders WHERE next_at <= ?{owned} "
             "ORDER BY next_at LIMIT ?",
