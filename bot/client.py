@@ -27,6 +27,7 @@ from discord.ext import commands
 
 from bot.assistant import Assistant
 from bot.config import DEFAULT_RETENTION_DAYS, BotConfig
+from bot.habits import Habits
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from bot.pictures import picture_for_step
 from bot.sessions import Clock, SessionEngine, Update
@@ -44,6 +45,7 @@ APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment.
 COOLDOWN_RATE, COOLDOWN_SECONDS = 10, 10.0  # actions per user
 DAY_SECONDS = 86_400.0
 RETENTION_EVERY_SECONDS = DAY_SECONDS
+UI_PERMISSION_NAMES = {"manage_guild": "Manage Server", "manage_channels": "Manage Channels"}
 
 
 class StartError(Exception):
@@ -51,9 +53,18 @@ class StartError(Exception):
     token)."""
 
 
+def permission_name(permission: str) -> str:
+    """A permission as Discord's app names it ("manage_guild": "Manage Server")."""
+    return UI_PERMISSION_NAMES.get(permission, permission.replace("_", " ").title())
+
+
 def intents() -> discord.Intents:
-    """Guilds, and messages for mentions and DMs: no privileged intent."""
-    return discord.Intents(guilds=True, guild_messages=True, dm_messages=True)
+    """Servers and their scheduled events, voice states (who is in a spoken session's
+    channel), and messages for mentions and DMs: no privileged intent."""
+    return discord.Intents(
+        guilds=True, guild_messages=True, dm_messages=True,
+        guild_scheduled_events=True, voice_states=True,
+    )  # fmt: skip
 
 
 class Cooldown:
@@ -123,6 +134,7 @@ class MassageBot(commands.AutoShardedBot):
         self.assistant = Assistant(knowledge)
         self.store: Store | None = None
         self._engine: SessionEngine | None = None
+        self._habits: Habits | None = None
         self.cooldown = Cooldown(*cooldown)
         self._answer_channels: dict[str, set[str]] = {}
         self._reload_lock = asyncio.Lock()
@@ -130,6 +142,7 @@ class MassageBot(commands.AutoShardedBot):
         self._retention: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()  # kept until done
         self._timer_wake = asyncio.Event()
+        self._wakers: list[asyncio.Event] = []  # other loops woken with the timer
         self.session_messages = SessionMessages(self, retry_delays)
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
         self._picture_bytes: dict[str, bytes | None] = {}  # by `what`, for this knowledge
@@ -138,6 +151,11 @@ class MassageBot(commands.AutoShardedBot):
     def engine(self) -> SessionEngine:
         assert self._engine is not None, "the engine exists once setup_hook has run"
         return self._engine
+
+    @property
+    def habits(self) -> Habits:
+        assert self._habits is not None, "habits exist once setup_hook has run"
+        return self._habits
 
     # Start and stop ---------------------------------------------------------------------
 
@@ -153,6 +171,7 @@ class MassageBot(commands.AutoShardedBot):
             self.knowledge, self.store, self.assistant, self.clock, shards=self.owned_shards
         )
         self.engine.subscribe(self.session_messages.on_update)  # the one place that shows them
+        self._habits = Habits(self.store, self.clock)
         restoring = time.monotonic()
         restored = await self.engine.restore()
         restore_seconds = time.monotonic() - restoring
@@ -174,7 +193,7 @@ class MassageBot(commands.AutoShardedBot):
         """The store lost this process's shard leases: stop, so another can take over."""
         log.error("%s; stopping", reason)
         self.stop_reason = reason
-        self._in_background(self.close())
+        self.in_background(self.close())
 
     async def _sync_commands(self) -> None:
         """Register the commands: at once in the development server, else globally.
@@ -213,8 +232,24 @@ class MassageBot(commands.AutoShardedBot):
     # The session timer ------------------------------------------------------------------
 
     def wake_timer(self) -> None:
-        """A session changed: the timer looks at the next deadline again."""
+        """A session changed (or the clock moved): the timer looks at the next deadline
+        again, and so do the loops waiting on a `waker`."""
         self._timer_wake.set()
+        for event in self._wakers:
+            event.set()
+
+    def waker(self) -> asyncio.Event:
+        """An event set whenever the timer is woken, for a loop that sleeps between looks."""
+        event = asyncio.Event()
+        self._wakers.append(event)
+        return event
+
+    async def sleep_until_woken(self, waker: asyncio.Event, seconds: float) -> None:
+        """Sleep `seconds`, or less if woken meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await waker.wait()
+        waker.clear()
 
     async def _run_timer(self) -> None:
         """Sleep until the next step is due, move the sessions on, and show them."""
@@ -332,9 +367,10 @@ class MassageBot(commands.AutoShardedBot):
                 log.error("kept the current knowledge: %d problem(s) in the files (%s)",
                           len(error.problems), error.problems[0])  # fmt: skip
 
-        self._in_background(reload())
+        self.in_background(reload())
 
-    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+    def in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as a task kept until it is done."""
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -373,7 +409,7 @@ class MassageBot(commands.AutoShardedBot):
             await self.tell(interaction, "That works in a server, not in direct messages.")
             return
         if isinstance(error, app_commands.MissingPermissions):
-            needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+            needed = ", ".join(permission_name(p) for p in error.missing_permissions)
             await self.tell(interaction, f"That needs the {needed} permission in this server.")
             return
         if isinstance(error, app_commands.CheckFailure):

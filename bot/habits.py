@@ -127,9 +127,6 @@ class Habits:
         data["exported_at"] = self.clock()
         return data
 
-    async def forget(self, user_id: str) -> None:
-        await self.store.forget_person(user_id)
-
 
 def weekly_time(reminder: Reminder) -> WeeklyTime:
     return parse_weekly(WEEKDAYS[reminder.weekday], reminder.at_time, reminder.zone)

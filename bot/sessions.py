@@ -14,6 +14,7 @@ return plain data that the Discord cogs and the console render in their own way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import secrets
@@ -523,6 +524,9 @@ class SessionEngine:
         timers and restores alike (a door's one place to show sessions)."""
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
     def _announce(self, update: Update) -> None:
         for listener in self._listeners:
             listener(update)
@@ -780,6 +784,15 @@ class SessionEngine:
             session.leave(user_id, now)
             kind: UpdateKind = "left" if session.active else "ended"
             return await self._commit(kind, session, user_id, now, participants=True)
+
+    async def forget_person(self, user_id: str) -> None:
+        """Take `user_id` out of every running session, then delete what the store keeps
+        about them (sessions they were in keep only an anonymous participant)."""
+        held = [s for (_, user), s in self._member_sessions.items() if user == user_id]
+        for session_id in held:
+            with contextlib.suppress(SessionError):  # it ended meanwhile
+                await self.leave(session_id, user_id)
+        await self._store.forget_person(user_id)
 
     async def hand_control(self, session_id: str, by_user: str, to_user: str) -> Update:
         """The host lets `to_user` move the session as well."""

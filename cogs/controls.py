@@ -2,8 +2,9 @@
 
 `massage:s:<session>:<action>[:<step>]` moves a session (Next and Back also carry the step
 they were pressed on), `massage:a:<entry>` shows a suggested entry, `massage:more:<entry>`
-the whole of an answer cut short. The state lives in the store, so a button keeps
-working after a restart. Every press runs inside the bot's one error boundary.
+the whole of an answer cut short, `massage:forget:<user>` confirms forget-me. The state
+lives in the store, so a button keeps working after a restart. Every press runs inside
+the bot's one error boundary.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ SESSION_TEMPLATE = (
 ENTRY_ID = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 ANSWER_TEMPLATE = rf"massage:a:(?P<entry>{ENTRY_ID})"
 MORE_TEMPLATE = rf"massage:more:(?P<entry>{ENTRY_ID})"
+FORGET_TEMPLATE = r"massage:forget:(?P<user>[0-9]{1,20})"
 
 
 def client_of(interaction: discord.Interaction) -> MassageBot:
@@ -296,4 +298,37 @@ def answer_buttons(reply: Reply) -> discord.ui.View | None:
     return buttons if buttons.children else None
 
 
-DYNAMIC_ITEMS = (SessionButton, AnswerButton, MoreButton)
+# People's own data ----------------------------------------------------------------------
+
+
+class ForgetButton(
+    _Guarded, discord.ui.DynamicItem[discord.ui.Button[Any]], template=FORGET_TEMPLATE
+):
+    """Confirms `/massage forget-me`; only the person who asked can press it."""
+
+    def __init__(self, user_id: str) -> None:
+        custom_id = f"massage:forget:{user_id}"
+        style = discord.ButtonStyle.danger
+        super().__init__(discord.ui.Button(label="Forget me", style=style, custom_id=custom_id))
+        self.user_id = user_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str]
+    ) -> ForgetButton:
+        return cls(match["user"])
+
+    async def act(self, bot: MassageBot, interaction: discord.Interaction) -> None:
+        if str(interaction.user.id) != self.user_id:
+            await interaction.response.send_message(
+                "That button is someone else's.", ephemeral=True
+            )
+            return
+        await bot.engine.forget_person(self.user_id)
+        await interaction.response.edit_message(
+            content="Done: I have forgotten you. Past sessions keep only an anonymous place.",
+            view=None,
+        )
+
+
+DYNAMIC_ITEMS = (SessionButton, AnswerButton, MoreButton, ForgetButton)

@@ -17,6 +17,7 @@ from bot.reply import question_problem
 from bot.sessions import SessionError, Update
 from cogs import render
 from cogs.controls import answer_buttons
+from cogs.habits import HabitCommands
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +75,21 @@ def update_note(update: Update) -> str:
     }.get(update.kind, f"Now at {where}.")
 
 
-class Massage(commands.GroupCog, group_name="massage", group_description="Massage help at home"):
-    """Questions, guided sessions and lookups (their buttons act by themselves: controls)."""
+class Massage(
+    HabitCommands, commands.GroupCog, group_name="massage", group_description="Massage help at home"
+):
+    """Questions, guided sessions and lookups (their buttons act by themselves: controls),
+    and the habit commands."""
 
     def __init__(self, bot: MassageBot) -> None:
         self.bot = bot
         super().__init__()
+
+    async def cog_load(self) -> None:
+        self.start_habits()
+
+    async def cog_unload(self) -> None:
+        await self.stop_habits()
 
     # Questions ----------------------------------------------------------------------------
 

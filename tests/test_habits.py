@@ -78,5 +78,5 @@ async def test_stats_and_data_come_from_the_sessions(
     assert yours.numbers.favourite_routine == "tiny"
     data = await habits.personal_data("ann")
     assert data["user_id"] == "ann" and len(data["sessions"]) == 1
-    await habits.forget("ann")
+    await engine.forget_person("ann")
     assert (await habits.your_stats("ann")).numbers.sessions == 0

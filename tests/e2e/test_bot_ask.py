@@ -17,15 +17,18 @@ from tests.e2e.massage_world import (
 
 SUBCOMMANDS = {
     "ask", "start", "stop", "pause", "resume", "next", "back", "routines", "muscle",
-    "technique", "safety", "help",
+    "technique", "safety", "help", "stats", "alerts", "my-data", "forget-me",
 }  # fmt: skip
+SUBCOMMAND_GROUPS = {"remind"}
 
 
 async def test_login_registers_the_massage_group(fake: FakeDiscord, bot: MassageBot) -> None:
     commands = {c["name"]: c for c in fake.commands[None]}
     assert set(commands) == {"massage", "massage-admin"}
     options = {o["name"]: o for o in commands["massage"]["options"]}
-    assert set(options) == SUBCOMMANDS and all(o["type"] == 1 for o in options.values())
+    assert {name for name, o in options.items() if o["type"] == 1} == SUBCOMMANDS
+    assert {name for name, o in options.items() if o["type"] == 2} == SUBCOMMAND_GROUPS
+    assert len(options) == len(SUBCOMMANDS) + len(SUBCOMMAND_GROUPS)
     routine, partner, group = options["start"]["options"]
     assert (routine["name"], routine["type"], routine["required"], routine["autocomplete"]) == (
         "routine",

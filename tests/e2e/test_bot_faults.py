@@ -308,7 +308,7 @@ async def test_admin_commands_check_manage_server_themselves(
 ) -> None:
     alice = fake.user("alice")  # a member without Manage Server
     forged = await slash(fake, alice, general(fake), "massage-admin", "unanswered", forged=True)
-    assert "Manage Guild permission" in ephemeral_text(forged)
+    assert "Manage Server permission" in ephemeral_text(forged)
     in_dm = await slash(fake, alice, fake.dm_channel(alice), "massage-admin", "unanswered",
                         forged=True)  # fmt: skip
     assert "not in direct messages" in ephemeral_text(in_dm)
