@@ -4,6 +4,7 @@ every process of the bot)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -13,7 +14,8 @@ from discord.ext import commands
 from bot.client import MassageBot
 from bot.knowledge import KnowledgeError
 from bot.sessions import PERSONAL_PARTICIPANT_LIMIT
-from bot.store import ServerSettings
+from bot.stats import WEEKS_CHARTED, weekly_chart
+from bot.store import ServerSettings, UnansweredQuestion
 from cogs import render
 
 log = logging.getLogger(__name__)
@@ -38,12 +40,18 @@ def problems_text(problems: list[str]) -> str:
     return text + (f"... and {more} more (run `massage-bot kb check` to see all)" if more else "")
 
 
+def unanswered_line(question: UnansweredQuestion) -> str:
+    """How often it was asked, in bold, then the question (shortened)."""
+    asked = f"**{question.times_asked}\N{MULTIPLICATION SIGN}**"
+    return f"{asked} {render.shorten(question.question, 140)}"
+
+
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class Admin(
     commands.GroupCog,
     group_name="massage-admin",
-    group_description="For curators: answer channels, group size, unanswered questions, reload",
+    group_description="For curators: channels, group size, stats, unanswered questions, reload",
 ):
     """Server settings and knowledge upkeep."""
 
@@ -129,10 +137,7 @@ class Admin(
                 "No unanswered questions in this server so far.", ephemeral=True
             )
             return
-        lines = [
-            f"**{q.times_asked}\N{MULTIPLICATION SIGN}** {render.shorten(q.question, 140)}"
-            for q in questions
-        ]
+        lines = [unanswered_line(q) for q in questions]
         embed = discord.Embed(
             title="Unanswered questions",
             description=render.shorten("\n".join(lines), render.EMBED_DESCRIPTION_CHARS),
@@ -140,6 +145,33 @@ class Admin(
         )
         embed.set_footer(text="Add them to the knowledge files, then /massage-admin reload.")
         await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(description="Sessions and people per week, routines, unanswered topics")
+    async def stats(self, interaction: discord.Interaction) -> None:
+        report = await self.bot.habits.server_report(str(interaction.guild_id))
+        numbers = report.numbers
+        embed = discord.Embed(
+            title=f"This server, the last {WEEKS_CHARTED} weeks", colour=discord.Colour.teal()
+        )
+        embed.add_field(name="Sessions", value=str(sum(numbers.weekly_sessions)))
+        embed.add_field(name="Sessions this week", value=str(numbers.weekly_sessions[-1]))
+        embed.add_field(name="People this week", value=str(numbers.weekly_people[-1]))
+        routines = self.bot.knowledge.routines
+        used = [
+            f"{render.shorten(routines[r].title if r in routines else r, 80)}: {count}"
+            for r, count in numbers.routines[:5]
+        ]
+        embed.add_field(name="Most-used routines", value="\n".join(used) or "None yet",
+                        inline=False)  # fmt: skip
+        unanswered = [unanswered_line(q) for q in report.unanswered]
+        embed.add_field(
+            name="Most-asked questions I could not answer",
+            value=render.shorten("\n".join(unanswered), 1024) or "None so far",
+            inline=False,
+        )
+        chart = await asyncio.to_thread(weekly_chart, numbers.weekly_sessions, "Sessions per week")
+        files = render.picture_files(embed, chart, "server-weeks.png")
+        await interaction.response.send_message(embed=embed, files=files, ephemeral=True)
 
     @app_commands.command(description="Reload the knowledge base (kept as it is if broken)")
     async def reload(self, interaction: discord.Interaction) -> None:

@@ -76,7 +76,9 @@ class HabitCommands:
         embed.add_field(name="Favourite routine", value=str(numbers.favourite_routine))
         if stats.usual_pressure:
             embed.add_field(name="Usual pressure", value=stats.usual_pressure)
-        chart = weekly_chart(numbers.weekly_sessions, "Your sessions per week")
+        chart = await asyncio.to_thread(
+            weekly_chart, numbers.weekly_sessions, "Your sessions per week"
+        )
         files = render.picture_files(embed, chart, STATS_CHART)
         await interaction.response.send_message(embed=embed, files=files, ephemeral=True)
 

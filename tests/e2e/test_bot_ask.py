@@ -48,7 +48,7 @@ async def test_login_registers_the_massage_group(fake: FakeDiscord, bot: Massage
     assert admin["default_member_permissions"] == str(discord.Permissions.manage_guild.flag)
     assert admin["contexts"] == [0]  # servers only
     admin_options = {o["name"]: o for o in admin["options"]}
-    assert set(admin_options) == {"channels", "group-size", "unanswered", "reload"}
+    assert set(admin_options) == {"channels", "group-size", "stats", "unanswered", "reload"}
     (people,) = admin_options["group-size"]["options"]
     assert (people["type"], people["min_value"], people["max_value"]) == (4, 2, 50)
     assert bot.intents.value & (1 << 15) == 0 and not bot.intents.members

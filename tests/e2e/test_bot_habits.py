@@ -173,3 +173,31 @@ async def test_my_data_then_forget_me(fake: FakeDiscord, bot: MassageBot, clock)
     bobs = await slash(fake, bob, general, "massage", "my-data")
     assert bobs.original is not None
     assert len(json.loads(bobs.original.files[0].data)["sessions"]) == 1  # his is kept
+
+
+async def test_a_hosts_server_stats(fake: FakeDiscord, bot: MassageBot, clock) -> None:
+    alice, bob, dana = fake.user("alice"), fake.user("bob"), fake.user("dana")
+    general = fake.guild("Wellness").channel("general")
+    refused = await fake.slash(alice, general, "massage-admin", "stats", forged=True)
+    await refused.response()
+    assert "Manage Server" in ephemeral_text(refused)
+    for user in (alice, bob):
+        started = await slash(fake, user, general, "massage", "start", routine="tiny")
+        assert started.original is not None
+        clock.advance(200)
+        await press(fake, user, started.original, "Stop")
+    for _ in range(2):
+        await slash(fake, alice, general, "massage", "ask", question="is reiki real")
+    other = fake.guild("Retreat").channel("general")
+    elsewhere = await slash(fake, alice, other, "massage", "start", routine="tiny")
+    assert elsewhere.original is not None
+    clock.advance(200)
+    await press(fake, alice, elsewhere.original, "Stop")
+
+    report = await slash(fake, dana, general, "massage-admin", "stats")
+    text = ephemeral_text(report)
+    assert "Sessions 2" in text and "People this week 2" in text  # not the other server's
+    assert "Most-used routines Tiny test routine: 2" in text
+    assert "**2\N{MULTIPLICATION SIGN}** is reiki real" in text
+    assert report.original is not None
+    assert [f.filename for f in report.original.files] == ["server-weeks.png"]
