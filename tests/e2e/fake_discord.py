@@ -26,6 +26,18 @@ guild's events (interactions, messages, guild and channel events) go only to the
 owning its shard, direct messages to shard 0. So several bot processes, each running some
 shards, can share one fake.
 
+Guilds may have voice and stage channels (``add_guild(..., voice_channels=[...])``,
+``add_channel``): users ``join_voice`` and ``leave_voice``, and the bot's own Voice State
+Updates (gateway op 4, kept in ``voice_requests``) are answered as Discord does, up to the
+VOICE_SERVER_UPDATE that starts a voice connection (no voice server listens: pass
+``channel.connect`` a ``VoiceProtocol`` of the test's). Guild scheduled events are served as on
+Discord (create, list, edit, start, end, cancel, delete, interested users), moderators make and
+delete them (``create_scheduled_event``, ``delete_scheduled_event``) and users
+``mark_interested``. Gateway events reach the bot only as its intents allow. Direct messages to
+users who closed them or share no guild with the bot are refused (403 50007), and
+``FakeDiscord(global_rate_limit=50)`` holds the bot to Discord's global rate limit, counting the
+429s in ``rate_limited``.
+
 Discord can be made to fail on purpose (see "faults" in :class:`FakeDiscord`): a route answers
 an error, a rate limit or late (``fail``, ``rate_limit``, ``delay``), a response waits until
 the test lets it go (``hold``), an interaction expires (``callback_too_late``, ``expire``), the
@@ -43,6 +55,7 @@ delete messages and channels or take permissions away (``delete_message``, ``del
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import http
@@ -56,7 +69,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 import discord
@@ -78,10 +91,12 @@ INTERACTION_DEADLINE = 3.0
 
 # intents (https://discord.com/developers/docs/events/gateway#gateway-intents)
 GUILD_MEMBERS = 1 << 1
+GUILD_VOICE_STATES = 1 << 7
 GUILD_PRESENCES = 1 << 8
 GUILD_MESSAGES = 1 << 9
 DIRECT_MESSAGES = 1 << 12
 MESSAGE_CONTENT = 1 << 15
+GUILD_SCHEDULED_EVENTS = 1 << 16
 PRIVILEGED_INTENTS = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
 # message flags
@@ -92,9 +107,27 @@ LOADING = 1 << 7
 APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE = 2, 3, 4
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 
+# channel types
+GUILD_TEXT, DM, GUILD_VOICE, GUILD_STAGE_VOICE = 0, 1, 2, 13
+VOCAL_CHANNEL_TYPES = {GUILD_VOICE, GUILD_STAGE_VOICE}
+
+# guild scheduled events: where they happen, their status, their only privacy level
+STAGE_INSTANCE, VOICE, EXTERNAL = 1, 2, 3
+EVENT_SCHEDULED, EVENT_ACTIVE, EVENT_COMPLETED, EVENT_CANCELED = 1, 2, 3, 4
+GUILD_ONLY = 2
+EVENT_STATUS_CHANGES = {
+    EVENT_SCHEDULED: {EVENT_SCHEDULED, EVENT_ACTIVE, EVENT_CANCELED},
+    EVENT_ACTIVE: {EVENT_ACTIVE, EVENT_COMPLETED},
+}
+"""The statuses an event may be given from each status (Discord's rule: SCHEDULED becomes
+ACTIVE or CANCELED, ACTIVE becomes COMPLETED; a completed or canceled event changes no more)."""
+MAX_OPEN_EVENTS = 100
+"""Scheduled and active events a guild may have at once."""
+
 EVERYONE_PERMISSIONS = discord.Permissions(
     view_channel=True, send_messages=True, read_message_history=True, add_reactions=True,
-    embed_links=True, attach_files=True, use_application_commands=True,
+    embed_links=True, attach_files=True, use_application_commands=True, connect=True,
+    speak=True,
 ).value
 BOT_PERMISSIONS = EVERYONE_PERMISSIONS | discord.Permissions(
     use_external_emojis=True, send_messages_in_threads=True, manage_messages=True,
@@ -106,15 +139,24 @@ SEND_MESSAGES = discord.Permissions(send_messages=True).value
 ATTACH_FILES = discord.Permissions(attach_files=True).value
 READ_MESSAGE_HISTORY = discord.Permissions(read_message_history=True).value
 MANAGE_MESSAGES = discord.Permissions(manage_messages=True).value
+CONNECT = discord.Permissions(connect=True).value
+CREATE_EVENTS = discord.Permissions(create_events=True).value
+MANAGE_EVENTS = discord.Permissions(manage_events=True).value
+STAGE_MODERATOR = discord.Permissions(manage_channels=True, mute_members=True,
+                                      move_members=True).value
+"""What it takes to host a stage event (Manage Channels, Mute Members, Move Members)."""
 
 ERROR_MESSAGES = {
     10003: "Unknown Channel",
     10008: "Unknown Message",
     10015: "Unknown Webhook",
     10062: "Unknown interaction",
+    10070: "Unknown Guild Scheduled Event",
     20028: "This channel has hit the write rate limit.",
+    30038: "Maximum number of uncompleted guild scheduled events reached (100)",
     40060: "Interaction has already been acknowledged.",
     50001: "Missing Access",
+    50007: "Cannot send messages to this user",
     50013: "Missing Permissions",
     50027: "Invalid Webhook Token",
     50035: "Invalid Form Body",
@@ -154,6 +196,9 @@ class User:
     id: int
     name: str
     bot: bool = False
+    accepts_dms: bool = True
+    """False: the user closed their direct messages (or blocked the bot), so the bot's
+    messages to them are refused with 403 50007, as to users who share no guild with it."""
 
     @property
     def mention(self) -> str:
@@ -190,7 +235,8 @@ class Role:
 
 @dataclass(eq=False)
 class Channel:
-    """A guild text channel, or a DM channel when ``guild`` is None."""
+    """A guild channel (text, voice or stage: ``type``), or a DM channel when ``guild`` is
+    None."""
 
     id: int
     name: str
@@ -199,25 +245,38 @@ class Channel:
     overwrites: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     """Permission overwrites by role or user id: (type 0 role / 1 member, allow, deny)."""
     deleted: bool = False
+    type: int = GUILD_TEXT
+    """``GUILD_TEXT``, ``GUILD_VOICE`` or ``GUILD_STAGE_VOICE`` (``DM`` without a guild)."""
+    user_limit: int = 0
+    """For a voice channel: how many may be in it at once (0: no limit)."""
 
     @property
     def mention(self) -> str:
         return f"<#{self.id}>"
 
+    @property
+    def vocal(self) -> bool:
+        """A voice or stage channel."""
+        return self.type in VOCAL_CHANNEL_TYPES
+
     def payload(self) -> Json:
         if self.guild is None:
             assert self.recipient is not None
-            return {"id": str(self.id), "type": 1, "recipients": [self.recipient.payload()],
+            return {"id": str(self.id), "type": DM, "recipients": [self.recipient.payload()],
                     "last_message_id": None, "flags": 0}
         overwrites = [{"id": str(target), "type": kind, "allow": str(allow), "deny": str(deny)}
                       for target, (kind, allow, deny) in self.overwrites.items()]
         position = self.guild.channels.index(self) if self in self.guild.channels else 0
-        return {
-            "id": str(self.id), "type": 0, "name": self.name, "guild_id": str(self.guild.id),
-            "position": position, "permission_overwrites": overwrites,
-            "nsfw": False, "topic": None, "parent_id": None, "last_message_id": None,
-            "rate_limit_per_user": 0, "flags": 0,
+        data: Json = {
+            "id": str(self.id), "type": self.type, "name": self.name,
+            "guild_id": str(self.guild.id), "position": position,
+            "permission_overwrites": overwrites, "nsfw": False, "topic": None,
+            "parent_id": None, "last_message_id": None, "rate_limit_per_user": 0, "flags": 0,
         }
+        if self.vocal:
+            data |= {"bitrate": 64000, "user_limit": self.user_limit, "rtc_region": None,
+                     "video_quality_mode": 1}
+        return data
 
 
 @dataclass(eq=False)
@@ -271,7 +330,8 @@ class Member:
 
 @dataclass(eq=False)
 class Guild:
-    """A guild with its channels, roles and members (the bot is always a member)."""
+    """A guild with its channels, roles and members (the bot is always a member), who is in
+    its voice channels, and its scheduled events."""
 
     id: int
     name: str
@@ -279,6 +339,10 @@ class Guild:
     channels: list[Channel] = field(default_factory=list)
     roles: list[Role] = field(default_factory=list)
     members: dict[int, Member] = field(default_factory=dict)
+    voice_states: dict[int, VoiceState] = field(default_factory=dict)
+    """Who is in a voice or stage channel, by user id."""
+    scheduled_events: dict[int, ScheduledEvent] = field(default_factory=dict)
+    """Its scheduled events (completed and canceled ones too; not deleted ones), by id."""
 
     @property
     def everyone(self) -> Role:
@@ -296,9 +360,22 @@ class Guild:
         """``user``'s membership (KeyError if they are not a member)."""
         return self.members[user.id]
 
+    def scheduled_event(self, name: str) -> ScheduledEvent:
+        """The scheduled event called ``name`` (the latest, if several are)."""
+        return next(e for e in reversed(self.scheduled_events.values()) if e.name == name)
+
+    def visible_events(self, user: User) -> list[ScheduledEvent]:
+        """The scheduled events ``user`` may see: not those in channels hidden from them."""
+        member = self.members[user.id]
+        return [e for e in self.scheduled_events.values()
+                if e.channel is None or member.permissions_in(e.channel) & VIEW_CHANNEL]
+
     def payload(self, bot: User, *, all_members: bool) -> Json:
-        """The GUILD_CREATE payload; without the members intent only the bot's member."""
-        members = list(self.members.values()) if all_members else [self.members[bot.id]]
+        """The GUILD_CREATE payload; without the members intent only the bot's member and
+        those in voice channels (as Discord sends them)."""
+        members = list(self.members.values()) if all_members else [
+            m for m in self.members.values() if m.user is bot or m.user.id in self.voice_states
+        ]
         return {
             "id": str(self.id), "name": self.name, "icon": None, "splash": None,
             "discovery_splash": None, "banner": None, "description": None,
@@ -314,9 +391,112 @@ class Guild:
             "roles": [r.payload() for r in self.roles],
             "channels": [c.payload() for c in self.channels],
             "members": [m.payload() for m in members],
-            "emojis": [], "stickers": [], "threads": [], "presences": [], "voice_states": [],
-            "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [],
+            "emojis": [], "stickers": [], "threads": [], "presences": [],
+            "voice_states": [v.payload() for v in self.voice_states.values()],
+            "stage_instances": [],
+            "guild_scheduled_events": [e.payload() for e in self.visible_events(bot)],
+            "soundboard_sounds": [],
         }
+
+
+@dataclass(eq=False)
+class VoiceState:
+    """A user (or the bot) in a guild's voice or stage channel."""
+
+    user: User
+    channel: Channel
+    session_id: str = field(default_factory=lambda: secrets.token_hex(16))
+    """The user's voice session (for the bot: its gateway session's id, as on Discord)."""
+    self_mute: bool = False
+    self_deaf: bool = False
+    suppress: bool = False
+    """In a stage channel: in the audience (everyone joins a stage suppressed)."""
+
+    def payload(self, *, connected: bool = True) -> Json:
+        """The VOICE_STATE_UPDATE payload; ``connected=False`` for the user leaving."""
+        guild = self.channel.guild
+        assert guild is not None
+        data: Json = {
+            "guild_id": str(guild.id),
+            "channel_id": str(self.channel.id) if connected else None,
+            "user_id": str(self.user.id), "session_id": self.session_id,
+            "deaf": False, "mute": False, "self_deaf": self.self_deaf,
+            "self_mute": self.self_mute, "self_video": False, "self_stream": False,
+            "suppress": self.suppress, "request_to_speak_timestamp": None,
+        }
+        if self.user.id in guild.members:
+            data["member"] = guild.members[self.user.id].payload()
+        return data
+
+
+@dataclass(eq=False)
+class ScheduledEvent:
+    """A guild scheduled event: on a stage (``STAGE_INSTANCE``) or in a voice channel
+    (``VOICE``), both with ``channel``, or somewhere else (``EXTERNAL``, with ``location`` and
+    an ``end``); and the users who marked themselves interested."""
+
+    id: int
+    guild: Guild
+    name: str
+    entity_type: int
+    start: datetime
+    end: datetime | None = None
+    channel: Channel | None = None
+    location: str | None = None
+    description: str | None = None
+    creator: User | None = None
+    status: int = EVENT_SCHEDULED
+    """``EVENT_SCHEDULED``, ``EVENT_ACTIVE``, ``EVENT_COMPLETED`` or ``EVENT_CANCELED``."""
+    image: str | None = None
+    """The cover image's hash."""
+    interested: dict[int, User] = field(default_factory=dict)
+    """Who marked themselves interested, by user id (the creator is, from the start)."""
+
+    @property
+    def open(self) -> bool:
+        """Scheduled or active: not over."""
+        return self.status in (EVENT_SCHEDULED, EVENT_ACTIVE)
+
+    def payload(self, *, with_user_count: bool = False) -> Json:
+        external = self.entity_type == EXTERNAL
+        data: Json = {
+            "id": str(self.id), "guild_id": str(self.guild.id), "name": self.name,
+            "description": self.description,
+            "channel_id": None if self.channel is None else str(self.channel.id),
+            "creator_id": None if self.creator is None else str(self.creator.id),
+            "image": self.image, "scheduled_start_time": self.start.isoformat(),
+            "scheduled_end_time": None if self.end is None else self.end.isoformat(),
+            "status": self.status, "entity_type": self.entity_type, "entity_id": None,
+            "entity_metadata": {"location": self.location} if external else None,
+            "privacy_level": GUILD_ONLY, "recurrence_rule": None,
+            "guild_scheduled_event_exceptions": [],
+        }
+        if self.creator is not None:
+            data["creator"] = self.creator.payload()
+        if with_user_count:
+            data["user_count"] = len(self.interested)
+        return data
+
+
+@dataclass
+class VoiceRequest:
+    """A Voice State Update (gateway op 4) the bot sent: joining ``channel_id`` in
+    ``guild_id``, or leaving its voice channel there when ``channel_id`` is None."""
+
+    shard_id: int
+    guild_id: int
+    channel_id: int | None
+    self_mute: bool = False
+    self_deaf: bool = False
+    answered: bool = False
+    """Whether the fake answered as Discord does (VOICE_STATE_UPDATE, and VOICE_SERVER_UPDATE
+    on joining); False when Discord would have ignored it (an unknown or non-voice channel, no
+    Connect permission, a full channel): the bot's connection attempt then times out."""
+    received: float = field(default_factory=time.monotonic)
+
+    @property
+    def leaving(self) -> bool:
+        return self.channel_id is None
 
 
 @dataclass
@@ -609,6 +789,7 @@ class FakeDiscord:
         privileged_intents: int = 0,
         validate: bool = True,
         rate_limit_headers: bool = False,
+        global_rate_limit: int | None = None,
     ) -> None:
         """``privileged_intents`` are the ones enabled for the application (none by default,
         like a new application); a bot asking for others is closed with 4014 as on Discord.
@@ -618,11 +799,23 @@ class FakeDiscord:
         headers to every answer, with a bucket that is never exhausted. Without them discord.py
         sends one request per bucket (a route and its channel, guild or webhook) at a time;
         with them it sends several at once after the bucket's first answer, as against Discord.
+
+        ``global_rate_limit=N`` (also settable later; Discord's is 50) enforces Discord's global
+        rate limit: a bot request arriving when N others arrived within the last second is
+        answered 429 with ``X-RateLimit-Global: true``, ``Retry-After`` and
+        ``{"global": true, "retry_after": ...}`` (the seconds until the window has room), and
+        counted in :attr:`rate_limited`. Interaction callbacks and webhooks are exempt, as on
+        Discord. discord.py then holds every request until ``retry_after`` has passed.
         """
         self.token = token
         self.rate_limit_headers = rate_limit_headers
+        self.global_rate_limit = global_rate_limit
+        self.rate_limited = 0
+        """How many requests the global rate limit answered 429."""
+        self._window: collections.deque[float] = collections.deque()
         self.privileged_intents = privileged_intents
         self.spec: DiscordSpec | None = load_spec() if validate else None
+        self._checked: dict[tuple[str, str, str], Json] = {}
         self._ids = itertools.count(int(time.time() * 1000) - DISCORD_EPOCH_MS)
         self.bot = User(self.next_id(), "massage-bot", bot=True)
         self.app_owner = User(self.next_id(), "app-owner")
@@ -642,6 +835,8 @@ class FakeDiscord:
         self.faults: list[Fault] = []
         """Fault rules not removed (spent ones too), in the order they catch requests."""
         self.gateway_log: list[GatewayEvent] = []
+        self.voice_requests: list[VoiceRequest] = []
+        """The Voice State Updates (gateway op 4) the bot sent, joining or leaving."""
         self._sessions: dict[int, _Session] = {}
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -660,22 +855,37 @@ class FakeDiscord:
 
     def add_guild(
         self, name: str, *, owner: User, channels: Iterable[str] = ("general",),
-        members: Iterable[User] = (),
+        members: Iterable[User] = (), voice_channels: Iterable[str] = (),
+        stage_channels: Iterable[str] = (), bot_permissions: int = BOT_PERMISSIONS,
     ) -> Guild:
-        """A guild with an @everyone role, the given text channels, its owner, the bot and
-        ``members``."""
+        """A guild with an @everyone role, the given text, voice and stage channels, its owner,
+        the bot (with a role of its own holding ``bot_permissions``; add ``CREATE_EVENTS`` for
+        a bot that schedules events) and ``members``."""
         guild = Guild(self.next_id(), name, owner)
         guild.roles.append(Role(guild.id, "@everyone", EVERYONE_PERMISSIONS))
-        bot_role = self.add_role(guild, self.bot.name, BOT_PERMISSIONS)
-        for channel_name in channels:
-            channel = Channel(self.next_id(), channel_name, guild)
-            guild.channels.append(channel)
-            self.channels[channel.id] = channel
+        bot_role = self.add_role(guild, self.bot.name, bot_permissions)
+        for names, kind in ((channels, GUILD_TEXT), (voice_channels, GUILD_VOICE),
+                            (stage_channels, GUILD_STAGE_VOICE)):
+            for channel_name in names:
+                self.add_channel(guild, channel_name, type=kind)
         self.guilds[guild.id] = guild
         self.add_member(guild, self.bot, bot_role)
         for user in (owner, *members):
             self.add_member(guild, user)
         return guild
+
+    def add_channel(
+        self, guild: Guild, name: str, *, type: int = GUILD_TEXT, user_limit: int = 0
+    ) -> Channel:
+        """A new channel of ``guild`` (``GUILD_TEXT``, ``GUILD_VOICE`` or
+        ``GUILD_STAGE_VOICE``), sent to the bot at IDENTIFY; once the bot runs, use
+        :meth:`create_channel`."""
+        if type not in (GUILD_TEXT, *VOCAL_CHANNEL_TYPES):
+            raise ValueError(f"the fake has no guild channels of type {type}")
+        channel = Channel(self.next_id(), name, guild, type=type, user_limit=user_limit)
+        guild.channels.append(channel)
+        self.channels[channel.id] = channel
+        return channel
 
     def add_role(self, guild: Guild, name: str, permissions: int = 0) -> Role:
         role = Role(self.next_id(), name, permissions, position=len(guild.roles))
@@ -701,6 +911,51 @@ class FakeDiscord:
             channel = Channel(self.next_id(), "", recipient=user)
             self.channels[channel.id] = self._dms[user.id] = channel
         return self._dms[user.id]
+
+    def scheduled_events(self, guild: Guild) -> list[ScheduledEvent]:
+        """``guild``'s scheduled events, oldest first (completed and canceled ones too)."""
+        return list(guild.scheduled_events.values())
+
+    def add_scheduled_event(
+        self, guild: Guild, name: str, *, start: datetime | None = None,
+        end: datetime | None = None, channel: Channel | None = None, location: str | None = None,
+        description: str | None = None, creator: User | None = None,
+        status: int = EVENT_SCHEDULED,
+    ) -> ScheduledEvent:
+        """A scheduled event of ``guild``, sent to the bot at IDENTIFY (once the bot runs, use
+        :meth:`create_scheduled_event`): in voice or stage ``channel``, or somewhere else
+        (``location``, with an ``end`` as Discord requires). ``start`` defaults to an hour from
+        now. Its ``creator`` (the guild's owner by default) is interested in it, as on Discord.
+        """
+        if channel is not None:
+            if channel.guild is not guild or not channel.vocal:
+                raise ValueError(f"{channel.name!r} is not a voice or stage channel of "
+                                 f"{guild.name}")
+            if location is not None:
+                raise ValueError("an event in a channel has no location")
+            kind = STAGE_INSTANCE if channel.type == GUILD_STAGE_VOICE else VOICE
+        elif location is None or end is None:
+            raise ValueError("an event outside Discord needs a location and an end")
+        else:
+            kind = EXTERNAL
+        start = start or datetime.now(UTC) + timedelta(hours=1)
+        if end is not None and end <= start:
+            raise ValueError("an event ends after it starts")
+        creator = creator or guild.owner
+        event = ScheduledEvent(self.next_id(), guild, name, kind, start, end, channel, location,
+                               description, creator, status)
+        event.interested[creator.id] = creator
+        guild.scheduled_events[event.id] = event
+        return event
+
+    def _find_event(self, event: ScheduledEvent | int) -> ScheduledEvent:
+        """A scheduled event, or the one with id ``event`` (LookupError if none has)."""
+        if isinstance(event, ScheduledEvent):
+            return event
+        for guild in self.guilds.values():
+            if event in guild.scheduled_events:
+                return guild.scheduled_events[event]
+        raise LookupError(f"no scheduled event {event}")
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -893,6 +1148,75 @@ class FakeDiscord:
         self.messages[message.id] = message
         await self._dispatch_message("MESSAGE_CREATE", message)
         return message
+
+    async def join_voice(
+        self, user: User, channel: Channel, *, self_mute: bool = False, self_deaf: bool = False
+    ) -> VoiceState:
+        """``user`` joins voice or stage ``channel`` (leaving any other: a user is in one voice
+        channel at a time, across guilds; a stage's audience is suppressed). The bot gets
+        VOICE_STATE_UPDATE, with the member, if its intents include GUILD_VOICE_STATES, so
+        discord.py's ``member.voice`` and ``channel.members`` follow. For the bot itself this
+        is a moderator moving it (its own joining is its gateway's Voice State Update)."""
+        guild = channel.guild
+        if guild is None or not channel.vocal or channel.deleted:
+            raise ValueError(f"{channel.name!r} is not a voice or stage channel")
+        if user.id not in guild.members:
+            raise ValueError(f"{user.name} is not a member of {guild.name}")
+        present = [s for s in guild.voice_states.values() if s.channel is channel]
+        if channel.user_limit and user.id not in {s.user.id for s in present} and (
+            len(present) >= channel.user_limit
+        ):
+            raise ValueError(f"{channel.name!r} is full ({channel.user_limit})")
+        if not user.bot:
+            for other in self.guilds.values():
+                if other is not guild and user.id in other.voice_states:
+                    await self.leave_voice(user, other)
+        state = guild.voice_states.get(user.id) or VoiceState(user, channel)
+        if user is self.bot and (session := self._owner(guild)) is not None:
+            state.session_id = session.session_id
+        state.channel, state.self_mute, state.self_deaf = channel, self_mute, self_deaf
+        state.suppress = channel.type == GUILD_STAGE_VOICE
+        guild.voice_states[user.id] = state
+        await self._tell(guild, GUILD_VOICE_STATES, "VOICE_STATE_UPDATE", state.payload())
+        return state
+
+    async def leave_voice(self, user: User, guild: Guild | None = None) -> None:
+        """``user`` leaves their voice channel (in ``guild``, or wherever they are): the bot gets
+        VOICE_STATE_UPDATE with ``channel_id`` null (GUILD_VOICE_STATES intent). For the bot
+        itself this is a moderator disconnecting it."""
+        guilds = [guild] if guild is not None else list(self.guilds.values())
+        states = [(g, g.voice_states.pop(user.id)) for g in guilds if user.id in g.voice_states]
+        if not states:
+            raise ValueError(f"{user.name} is not in a voice channel")
+        for where, state in states:
+            await self._tell(where, GUILD_VOICE_STATES, "VOICE_STATE_UPDATE",
+                             state.payload(connected=False))
+
+    async def mark_interested(self, event: ScheduledEvent | int, user: User) -> None:
+        """``user`` marks themselves interested in ``event`` (or the event with that id): the bot
+        gets GUILD_SCHEDULED_EVENT_USER_ADD if its intents include GUILD_SCHEDULED_EVENTS
+        (discord.py dispatches ``scheduled_event_user_add`` only for users in its cache: with
+        the members intent, or after it met the user). Marking twice changes nothing."""
+        found = self._find_event(event)
+        if user.id not in found.guild.members:
+            raise ValueError(f"{user.name} is not a member of {found.guild.name}")
+        if not found.open:
+            raise ValueError(f"event {found.name!r} is over")
+        if user.id not in found.interested:
+            found.interested[user.id] = user
+            await self._tell_interest("GUILD_SCHEDULED_EVENT_USER_ADD", found, user)
+
+    async def unmark_interested(self, event: ScheduledEvent | int, user: User) -> None:
+        """``user`` is no longer interested in ``event``: GUILD_SCHEDULED_EVENT_USER_REMOVE."""
+        found = self._find_event(event)
+        if found.interested.pop(user.id, None) is not None:
+            await self._tell_interest("GUILD_SCHEDULED_EVENT_USER_REMOVE", found, user)
+
+    async def _tell_interest(self, what: str, event: ScheduledEvent, user: User) -> None:
+        await self._tell(event.guild, GUILD_SCHEDULED_EVENTS, what, {
+            "guild_scheduled_event_id": str(event.id), "user_id": str(user.id),
+            "guild_id": str(event.guild.id),
+        })
 
     async def dispatch(self, event: str, data: Json, *, guild: Guild | None = None) -> None:
         """Send a gateway event to the session whose shard owns ``guild`` (shard 0 without
@@ -1104,6 +1428,10 @@ class FakeDiscord:
         if guild is None:
             raise ValueError("only guild channels can be deleted")
         payload = channel.payload()
+        for state in [s for s in guild.voice_states.values() if s.channel is channel]:
+            await self.leave_voice(state.user, guild)  # everyone in it is disconnected
+        for event in [e for e in guild.scheduled_events.values() if e.channel is channel]:
+            del guild.scheduled_events[event.id]  # no event: discord.py drops them itself
         guild.channels.remove(channel)
         del self.channels[channel.id]
         channel.deleted = True
@@ -1113,6 +1441,82 @@ class FakeDiscord:
         session = self._owner(guild)
         if session is not None and session.intents & GUILDS:
             await session.dispatch("CHANNEL_DELETE", payload)
+
+    async def create_channel(
+        self, guild: Guild, name: str, *, type: int = GUILD_TEXT, user_limit: int = 0
+    ) -> Channel:
+        """Someone creates a channel (text, voice or stage) in ``guild``: CHANNEL_CREATE."""
+        channel = self.add_channel(guild, name, type=type, user_limit=user_limit)
+        await self._tell(guild, GUILDS, "CHANNEL_CREATE", channel.payload())
+        return channel
+
+    async def set_role_permissions(
+        self, role: Role, permissions: discord.Permissions | int
+    ) -> None:
+        """Give ``role`` (the bot's own is ``guild.role(fake.bot.name)``) these guild-wide
+        ``permissions``: GUILD_ROLE_UPDATE."""
+        guild = next(g for g in self.guilds.values() if role in g.roles)
+        role.permissions = (
+            permissions.value if isinstance(permissions, discord.Permissions) else permissions
+        )
+        await self._tell(guild, GUILDS, "GUILD_ROLE_UPDATE",
+                         {"guild_id": str(guild.id), "role": role.payload()})
+
+    async def create_scheduled_event(
+        self, guild: Guild, name: str, *, start: datetime | None = None,
+        end: datetime | None = None, channel: Channel | None = None, location: str | None = None,
+        description: str | None = None, creator: User | None = None,
+    ) -> ScheduledEvent:
+        """A moderator (``creator``, the guild's owner by default) schedules an event, as
+        :meth:`add_scheduled_event` describes: the bot gets GUILD_SCHEDULED_EVENT_CREATE, then
+        GUILD_SCHEDULED_EVENT_USER_ADD for the creator (GUILD_SCHEDULED_EVENTS intent)."""
+        event = self.add_scheduled_event(guild, name, start=start, end=end, channel=channel,
+                                         location=location, description=description,
+                                         creator=creator)
+        await self._announce_event(event)
+        return event
+
+    async def update_scheduled_event(
+        self, event: ScheduledEvent | int, *, status: int | None = None, name: str | None = None,
+        start: datetime | None = None, end: datetime | None = None,
+        description: str | None = None, location: str | None = None,
+    ) -> ScheduledEvent:
+        """A moderator starts (``status=EVENT_ACTIVE``), ends (``EVENT_COMPLETED``), cancels
+        (``EVENT_CANCELED``) or edits ``event``, under Discord's rules (ValueError otherwise):
+        GUILD_SCHEDULED_EVENT_UPDATE."""
+        found = self._find_event(event)
+        if status is not None and status not in EVENT_STATUS_CHANGES.get(found.status, ()):
+            raise ValueError(f"event {found.name!r} cannot go from status {found.status} "
+                             f"to {status}")
+        if start is not None and found.status != EVENT_SCHEDULED:
+            raise ValueError(f"event {found.name!r} has started: its start cannot change")
+        if location is not None and found.entity_type != EXTERNAL:
+            raise ValueError(f"event {found.name!r} is in a channel: it has no location")
+        if (end or found.end or datetime.max.replace(tzinfo=UTC)) <= (start or found.start):
+            raise ValueError(f"event {found.name!r} would end before it starts")
+        found.status = found.status if status is None else status
+        found.name = name or found.name
+        found.start, found.end = start or found.start, end or found.end
+        found.description = found.description if description is None else description
+        found.location = location or found.location
+        await self._tell(found.guild, GUILD_SCHEDULED_EVENTS, "GUILD_SCHEDULED_EVENT_UPDATE",
+                         found.payload())
+        return found
+
+    async def delete_scheduled_event(self, event: ScheduledEvent | int) -> None:
+        """A moderator deletes ``event``: GUILD_SCHEDULED_EVENT_DELETE (GUILD_SCHEDULED_EVENTS
+        intent); requests on it get 404 10070 Unknown Guild Scheduled Event."""
+        found = self._find_event(event)
+        del found.guild.scheduled_events[found.id]
+        await self._tell(found.guild, GUILD_SCHEDULED_EVENTS, "GUILD_SCHEDULED_EVENT_DELETE",
+                         found.payload())
+
+    async def _announce_event(self, event: ScheduledEvent) -> None:
+        """Tell the bot of a new event and of its creator's interest in it."""
+        await self._tell(event.guild, GUILD_SCHEDULED_EVENTS, "GUILD_SCHEDULED_EVENT_CREATE",
+                         event.payload())
+        for user in event.interested.values():
+            await self._tell_interest("GUILD_SCHEDULED_EVENT_USER_ADD", event, user)
 
     async def set_permissions(
         self, channel: Channel, target: User | Role, *,
@@ -1399,6 +1803,13 @@ class FakeDiscord:
         return next((s for s in self._sessions.values()
                      if self.shard_of(guild, s.shard_count) == s.shard_id), None)  # fmt: skip
 
+    async def _tell(self, guild: Guild, intent: int, event: str, data: Json) -> None:
+        """Dispatch ``event`` to the session owning ``guild``, if one is connected and its
+        intents include ``intent`` (as Discord does; nothing otherwise)."""
+        session = self._owner(guild)
+        if session is not None and session.intents & intent:
+            await session.dispatch(event, data)
+
     def _session_for(self, guild: Guild | None) -> _Session:
         session = self._owner(guild)
         if session is None or not session.ready:
@@ -1420,6 +1831,8 @@ class FakeDiscord:
                         await session.send({"op": 11})
                     case 2:
                         await self._identify(session, message["d"])
+                    case 4:
+                        await self._voice_state_request(session, message["d"])
                     case 6:
                         session = await self._resume(session, message["d"])
                     case 8:
@@ -1514,6 +1927,64 @@ class FakeDiscord:
             "nonce": data.get("nonce"),
         })
 
+    async def wait_for_voice_request(
+        self, *, since: int = 0, timeout: float = 5.0
+    ) -> VoiceRequest:
+        """The first Voice State Update the bot sent, from index ``since`` of
+        :attr:`voice_requests` on (``since=len(fake.voice_requests)`` for new ones)."""
+
+        def find() -> VoiceRequest | None:
+            return next(iter(self.voice_requests[since:]), None)
+
+        return await self._until(find, timeout, "voice state update (gateway op 4)")
+
+    async def _voice_state_request(self, session: _Session, data: Json) -> None:
+        """Answer the bot's op 4 as Discord does: joining, VOICE_STATE_UPDATE (GUILD_VOICE_STATES
+        intent) and VOICE_SERVER_UPDATE with an endpoint on 127.0.0.1 (no voice server listens
+        there); leaving (``channel_id`` null), VOICE_STATE_UPDATE. Ignored, as on Discord, for
+        a guild of another shard, a channel that is not a voice or stage channel of the guild,
+        one the bot may not see or connect to, or a full one (the bot's attempt times out)."""
+        channel_id = data.get("channel_id")
+        request = VoiceRequest(session.shard_id, _snowflake(str(data.get("guild_id"))),
+                               None if channel_id is None else _snowflake(str(channel_id)),
+                               bool(data.get("self_mute")), bool(data.get("self_deaf")))
+        self.voice_requests.append(request)
+        self._notify()
+        guild = self.guilds.get(request.guild_id)
+        if guild is None or self.shard_of(guild, session.shard_count) != session.shard_id:
+            return
+        state = guild.voice_states.get(self.bot.id)
+        if request.leaving:
+            if state is not None:
+                del guild.voice_states[self.bot.id]
+                request.answered = True
+                await self._tell(guild, GUILD_VOICE_STATES, "VOICE_STATE_UPDATE",
+                                 state.payload(connected=False))
+            return
+        channel = self.channels.get(request.channel_id or 0)
+        if channel is None or channel.guild is not guild or not channel.vocal:
+            return
+        allowed = guild.member(self.bot).permissions_in(channel)
+        if allowed & (VIEW_CHANNEL | CONNECT) != VIEW_CHANNEL | CONNECT:
+            return
+        present = [s for s in guild.voice_states.values() if s.channel is channel]
+        full = channel.user_limit and len(present) >= channel.user_limit
+        if full and (state is None or state.channel is not channel):
+            return
+        joined = state is None
+        state = state or VoiceState(self.bot, channel)
+        state.channel, state.session_id = channel, session.session_id
+        state.self_mute, state.self_deaf = request.self_mute, request.self_deaf
+        state.suppress = channel.type == GUILD_STAGE_VOICE
+        guild.voice_states[self.bot.id] = state
+        request.answered = True
+        await self._tell(guild, GUILD_VOICE_STATES, "VOICE_STATE_UPDATE", state.payload())
+        if joined:
+            await session.dispatch("VOICE_SERVER_UPDATE", {
+                "token": secrets.token_hex(8), "guild_id": str(guild.id),
+                "endpoint": f"127.0.0.1:{self.port}",
+            })
+
     # --- REST --------------------------------------------------------------------------------
 
     async def _rest(self, request: web.Request) -> web.Response:
@@ -1547,6 +2018,9 @@ class FakeDiscord:
             webhook = call.path.startswith(("/webhooks/", "/interactions/"))
             if not webhook and request.headers.get("Authorization") != f"Bot {self.token}":
                 raise _Refused(401, 0, "401: Unauthorized")
+            if not webhook and (wait := self._spend_global_limit()) is not None:
+                self.rate_limited += 1
+                return _global_rate_limited(wait)
             self._validate(call)
         fault = next((f for f in self.faults if f.matches(call)), None)
         if fault is None:
@@ -1566,13 +2040,33 @@ class FakeDiscord:
         self.unhandled.append(call)
         return _json({"message": "404: Not Found", "code": 0}, 404)
 
+    def _spend_global_limit(self) -> float | None:
+        """Count a request against the global rate limit: None if it may go on, else the
+        seconds until the last second's window has room."""
+        limit = self.global_rate_limit
+        if limit is None:
+            return None
+        now, window = time.monotonic(), self._window
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) >= limit:
+            return window[0] + 1.0 - now
+        window.append(now)
+        return None
+
     def _validate(self, call: Call) -> None:
-        """Refuse a body that breaks the limits in Discord's API description."""
+        """Refuse a body that breaks the limits in Discord's API description (bodies already
+        checked are not checked again: a bot sending one message to many is cheap to serve)."""
         if self.spec is None or (operation := self.spec.operation(call.method, call.path)) is None:
             return
         call.route = operation.template
         if operation.schema is not None and call.json is not None:
-            errors = self.spec.check(operation, call.json)
+            key = (call.method, operation.template, _shape(call.json))
+            errors = self._checked.get(key)
+            if errors is None:
+                if len(self._checked) >= 4096:
+                    self._checked.clear()
+                errors = self._checked[key] = self.spec.check(operation, call.json)
             if errors:
                 raise _Refused(400, 50035, "Invalid Form Body", errors)
 
@@ -1820,6 +2314,12 @@ class FakeDiscord:
     @_route("POST", "/channels/{channel_id}/messages")
     async def _send(self, call: Call, channel_id: str) -> web.Response:
         channel = self._channel(channel_id, SEND_MESSAGES | (ATTACH_FILES if call.files else 0))
+        recipient = channel.recipient
+        if recipient is not None and (recipient.bot or not recipient.accepts_dms or not any(
+            recipient.id in g.members for g in self.guilds.values()
+        )):
+            # DMs closed, or no guild shared with the bot: an answer a correct bot may get
+            raise _Refused(403, 50007, "Cannot send messages to this user", record=False)
         body = call.json or {}
         _require_content(body, call.files)
         message = self._bot_message(channel, body, call.files)
@@ -1883,6 +2383,174 @@ class FakeDiscord:
         if member is None:
             raise _Refused(404, 10007, "Unknown Member", record=False)
         return _json(member.payload())
+
+    @_route("GET", "/guilds/{guild_id}/scheduled-events")
+    async def _list_events(self, call: Call, guild_id: str) -> web.Response:
+        counted = _flag(call.query.get("with_user_count"))
+        events = self._guild(guild_id).visible_events(self.bot)
+        return _json([e.payload(with_user_count=counted) for e in events])
+
+    @_route("POST", "/guilds/{guild_id}/scheduled-events")
+    async def _create_event(self, call: Call, guild_id: str) -> web.Response:
+        guild = self._guild(guild_id)
+        body: Json = call.json or {}
+        for name in ("name", "scheduled_start_time", "privacy_level", "entity_type"):
+            if body.get(name) is None:  # checked here too for a fake made with validate=False
+                raise _form_error(name, "BASE_TYPE_REQUIRED", "This field is required")
+        kind = body["entity_type"]
+        channel = self._event_channel(guild, kind, body.get("channel_id"))
+        # Create Events: since February 2026 Manage Events alone no longer lets a bot create
+        self._may_host(guild, channel, kind, CREATE_EVENTS)
+        start = _future_start(body["scheduled_start_time"])
+        end = _parse_time("scheduled_end_time", body.get("scheduled_end_time"))
+        location = (body.get("entity_metadata") or {}).get("location")
+        _check_event_place(kind, start, end, location)
+        if sum(e.open for e in guild.scheduled_events.values()) >= MAX_OPEN_EVENTS:
+            raise _Refused(400, 30038, ERROR_MESSAGES[30038], record=False)
+        event = ScheduledEvent(
+            self.next_id(), guild, body["name"], kind, start, end, channel,
+            location if kind == EXTERNAL else None, body.get("description"), self.bot,
+            image=_image_hash(body.get("image")),
+        )
+        event.interested[self.bot.id] = self.bot  # the creator is interested, as on Discord
+        guild.scheduled_events[event.id] = event
+        await self._announce_event(event)
+        return _json(event.payload())
+
+    @_route("GET", "/guilds/{guild_id}/scheduled-events/{event_id}")
+    async def _get_event(self, call: Call, guild_id: str, event_id: str) -> web.Response:
+        event = self._event(guild_id, event_id)
+        return _json(event.payload(with_user_count=_flag(call.query.get("with_user_count"))))
+
+    @_route("PATCH", "/guilds/{guild_id}/scheduled-events/{event_id}")
+    async def _edit_event(self, call: Call, guild_id: str, event_id: str) -> web.Response:
+        event = self._event(guild_id, event_id)
+        body: Json = call.json or {}
+        kind = body.get("entity_type") or event.entity_type
+        if "channel_id" in body or kind != event.entity_type:
+            channel = self._event_channel(event.guild, kind, body.get("channel_id"))
+        else:
+            channel = event.channel
+        self._may_manage(event, channel, kind)
+        status = body.get("status") or event.status
+        # a moderator may have ended or canceled it meanwhile: answers, not refusals
+        if not event.open:
+            raise _form_error("status", "GUILD_SCHEDULED_EVENT_INVALID_STATUS",
+                              "Cannot modify a completed or canceled event.", record=False)
+        if status not in EVENT_STATUS_CHANGES[event.status]:
+            raise _form_error("status", "GUILD_SCHEDULED_EVENT_INVALID_STATUS_TRANSITION",
+                              f"Cannot change an event's status from {event.status} to "
+                              f"{status}.", record=False)
+        start = event.start
+        if "scheduled_start_time" in body:
+            if event.status != EVENT_SCHEDULED:
+                raise _form_error("scheduled_start_time",
+                                  "GUILD_SCHEDULED_EVENT_SCHEDULE_INVALID_START_BY_STATUS",
+                                  "Cannot change the start time of an event that has started.")
+            start = _future_start(body["scheduled_start_time"])
+        end = event.end
+        if "scheduled_end_time" in body:
+            end = _parse_time("scheduled_end_time", body["scheduled_end_time"])
+        location = event.location
+        if "entity_metadata" in body:
+            location = (body["entity_metadata"] or {}).get("location")
+        _check_event_place(kind, start, end, location)
+        event.entity_type, event.channel, event.status = kind, channel, status
+        event.start, event.end = start, end
+        event.location = location if kind == EXTERNAL else None
+        event.name = body.get("name") or event.name
+        if "description" in body:
+            event.description = body["description"]
+        if "image" in body:
+            event.image = _image_hash(body["image"])
+        await self._tell(event.guild, GUILD_SCHEDULED_EVENTS, "GUILD_SCHEDULED_EVENT_UPDATE",
+                         event.payload())
+        return _json(event.payload())
+
+    @_route("DELETE", "/guilds/{guild_id}/scheduled-events/{event_id}")
+    async def _delete_event(self, call: Call, guild_id: str, event_id: str) -> web.Response:
+        event = self._event(guild_id, event_id)
+        self._may_manage(event, event.channel, event.entity_type)
+        await self.delete_scheduled_event(event)
+        return _json(None)
+
+    @_route("GET", "/guilds/{guild_id}/scheduled-events/{event_id}/users")
+    async def _event_users(self, call: Call, guild_id: str, event_id: str) -> web.Response:
+        """Who is interested, in ascending order of user id (Discord's rule): the first
+        ``limit`` after ``after``, or the last ``limit`` before ``before`` (which wins)."""
+        event = self._event(guild_id, event_id)
+        limit_text = call.query.get("limit", "100")
+        limit = int(limit_text) if limit_text.isdigit() else -1
+        if not 1 <= limit <= 100:
+            raise _form_error("limit", "NUMBER_TYPE_MAX" if limit > 100 else "NUMBER_TYPE_MIN",
+                              "Must be between 1 and 100.")
+        users = sorted(event.interested.values(), key=lambda u: u.id)
+        if "before" in call.query:
+            before = _snowflake(call.query["before"])
+            users = [u for u in users if u.id < before][-limit:]
+        else:
+            after = _snowflake(call.query.get("after", "0"))
+            users = [u for u in users if u.id > after][:limit]
+        with_member = _flag(call.query.get("with_member"))
+        answer = []
+        for user in users:
+            entry: Json = {"guild_scheduled_event_id": str(event.id), "user_id": str(user.id),
+                           "user": user.payload(), "response": 1}
+            if with_member and user.id in event.guild.members:
+                entry["member"] = event.guild.members[user.id].payload()
+            answer.append(entry)
+        return _json(answer)
+
+    def _event(self, guild_id: str, event_id: str) -> ScheduledEvent:
+        """A scheduled event of the guild that the bot may see."""
+        guild = self._guild(guild_id)
+        event = guild.scheduled_events.get(_snowflake(event_id))
+        if event is None or event not in guild.visible_events(self.bot):
+            raise _Refused(404, 10070, ERROR_MESSAGES[10070], record=False)
+        return event
+
+    def _event_channel(self, guild: Guild, kind: Any, channel_id: Any) -> Channel | None:
+        """The channel an event of entity type ``kind`` is to be in: a stage channel for
+        ``STAGE_INSTANCE``, a voice channel for ``VOICE``, none for ``EXTERNAL``."""
+        if kind == EXTERNAL:
+            if channel_id is not None:
+                raise _form_error("channel_id", "GUILD_SCHEDULED_EVENT_CHANNEL_NOT_ALLOWED",
+                                  "An external event cannot have a channel.")
+            return None
+        if kind not in (STAGE_INSTANCE, VOICE):
+            raise _form_error("entity_type", "BASE_TYPE_CHOICES", "Value must be one of {1, 2, 3}.")
+        if channel_id is None:
+            raise _form_error("channel_id", "BASE_TYPE_REQUIRED", "This field is required")
+        channel = self.channels.get(_snowflake(str(channel_id)))
+        if channel is None or channel.guild is not guild:
+            raise _Refused(404, 10003, "Unknown Channel", record=False)
+        if channel.type != (GUILD_STAGE_VOICE if kind == STAGE_INSTANCE else GUILD_VOICE):
+            raise _form_error("channel_id", "CHANNEL_TYPE_INVALID",
+                              "Channel type is not valid for this event.")
+        return channel
+
+    def _may_host(self, guild: Guild, channel: Channel | None, kind: int, needed: int) -> None:
+        """Refuse (403, as an answer) unless the bot has ``needed`` where the event is, and what
+        its place takes: View Channel and Connect for a voice channel, Manage Channels, Mute
+        Members and Move Members for a stage."""
+        bot = guild.member(self.bot)
+        have = bot.permissions if channel is None else bot.permissions_in(channel)
+        if channel is not None and not have & VIEW_CHANNEL:
+            raise _Refused(403, 50001, "Missing Access", record=False)
+        needed |= {VOICE: CONNECT, STAGE_INSTANCE: STAGE_MODERATOR}.get(kind, 0)
+        if have & needed != needed:
+            raise _Refused(403, 50013, "Missing Permissions", record=False)
+
+    def _may_manage(self, event: ScheduledEvent, channel: Channel | None, kind: int) -> None:
+        """Editing or deleting an event takes Manage Events, or Create Events for the bot's own
+        events (Discord's rule since February 2026)."""
+        own = event.creator is self.bot
+        try:
+            self._may_host(event.guild, channel, kind, MANAGE_EVENTS)
+        except _Refused:
+            if not own:
+                raise
+            self._may_host(event.guild, channel, kind, CREATE_EVENTS)
 
 
 class _Refused(Exception):
@@ -1959,6 +2627,75 @@ def _snowflake(value: str) -> int:
     return int(value) if value.isdigit() else 0
 
 
+def _shape(body: Any) -> str:
+    """``body`` as a key for the checks it passed or failed: discord.py gives every message a
+    random nonce, so a valid nonce (a 64-bit integer or a string of at most 25 characters)
+    counts as any other."""
+    if isinstance(body, dict) and "nonce" in body:
+        nonce = body["nonce"]
+        if (isinstance(nonce, str) and len(nonce) <= 25) or (
+            type(nonce) is int and -(1 << 63) <= nonce < 1 << 63
+        ):
+            body = {**body, "nonce": type(nonce).__name__}
+    return json.dumps(body, sort_keys=True)
+
+
+def _flag(value: str | None) -> bool:
+    """A boolean query parameter (discord.py sends ``1``/``0``, others ``true``/``false``)."""
+    return value in ("1", "true", "True")
+
+
+def _form_error(path: str, code: str, message: str, *, record: bool = True) -> _Refused:
+    """Discord's 400 Invalid Form Body naming the field at dotted ``path``."""
+    errors: Json = {"_errors": [{"code": code, "message": message}]}
+    for key in reversed(path.split(".")):
+        errors = {key: errors}
+    return _Refused(400, 50035, "Invalid Form Body", errors, record=record)
+
+
+def _parse_time(name: str, value: Any) -> datetime | None:
+    """An ISO 8601 time from a body (UTC when it names no zone); None for None."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise _form_error(name, "DATE_TIME_TYPE_PARSE",
+                          f"Could not interpret \"{value}\" as a date.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _future_start(value: Any) -> datetime:
+    """An event's start time from a body: Discord refuses one that has passed."""
+    start = _parse_time("scheduled_start_time", value)
+    if start is None:
+        raise _form_error("scheduled_start_time", "BASE_TYPE_REQUIRED", "This field is required")
+    if start <= datetime.now(UTC):
+        raise _form_error("scheduled_start_time", "GUILD_SCHEDULED_EVENT_SCHEDULE_PAST",
+                          "Cannot schedule event in the past.")
+    return start
+
+
+def _check_event_place(
+    kind: int, start: datetime | None, end: datetime | None, location: str | None
+) -> None:
+    """Discord's rules on an event's times and place beyond its API description: an end after
+    the start; an external event's location and end."""
+    if start is not None and end is not None and end <= start:
+        raise _form_error("scheduled_end_time", "GUILD_SCHEDULED_EVENT_END_BEFORE_START",
+                          "The end time must be after the start time.")
+    if kind == EXTERNAL and not location:
+        raise _form_error("entity_metadata.location", "BASE_TYPE_REQUIRED",
+                          "This field is required")
+    if kind == EXTERNAL and end is None:
+        raise _form_error("scheduled_end_time", "BASE_TYPE_REQUIRED", "This field is required")
+
+
+def _image_hash(data: str | None) -> str | None:
+    """The hash Discord gives an uploaded image (a ``data:`` URI), None for none."""
+    return None if not data else hashlib.md5(data.encode()).hexdigest()
+
+
 def _require_content(body: Json, files: list[UploadedFile]) -> None:
     """Discord refuses a message with nothing to show."""
     keys = ("content", "embeds", "components", "sticker_ids", "poll")
@@ -1972,6 +2709,17 @@ def _bucket_headers(call: Call) -> dict[str, str]:
     return {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "49",
             "X-RateLimit-Reset": f"{time.time() + 1:.3f}", "X-RateLimit-Reset-After": "1.000",
             "X-RateLimit-Bucket": bucket}
+
+
+def _global_rate_limited(retry_after: float) -> web.Response:
+    """Discord's answer to a request over the global rate limit."""
+    retry_after = max(round(retry_after, 3), 0.001)
+    body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": True}
+    return web.Response(status=429, body=json.dumps(body).encode(), headers={
+        "Content-Type": "application/json", "Via": "1.1 google",
+        "Retry-After": str(max(1, int(-(-retry_after // 1)))),
+        "X-RateLimit-Global": "true", "X-RateLimit-Scope": "global",
+    })
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
