@@ -46,6 +46,30 @@ def parse_weekly(weekday: str, at: str, zone: str) -> WeeklyTime:
     return WeeklyTime(matches[0], parse_time(at), check_zone(zone))
 
 
+def parse_moment(day: str, at: str, zone: str, after: float) -> float:
+    """The moment a one-off date and time name, local in `zone`: `day` is "today",
+    "tomorrow", a weekday (the next one, today included if `at` is still to come) or a date
+    ("2026-12-24"); `at` as `parse_time` reads it."""
+    place, clock = ZoneInfo(check_zone(zone)), parse_time(at)
+    today = dt.datetime.fromtimestamp(after, place).date()
+    typed = day.strip().lower()
+    weekdays = [n for n, name in enumerate(WEEKDAYS) if len(typed) >= 2 and name.startswith(typed)]
+    if typed in ("today", "tomorrow"):
+        date = today + dt.timedelta(days=typed == "tomorrow")
+    elif len(weekdays) == 1:
+        date = today + dt.timedelta(days=(weekdays[0] - today.weekday()) % 7)
+        if dt.datetime.combine(date, clock, tzinfo=place).timestamp() <= after:
+            date += dt.timedelta(days=7)
+    else:
+        try:
+            date = dt.date.fromisoformat(typed)
+        except ValueError:
+            raise ReminderError(
+                f"{day!r} is not a day: say today, tomorrow, a weekday or a date like 2026-12-24."
+            ) from None
+    return dt.datetime.combine(date, clock, tzinfo=place).timestamp()
+
+
 def parse_time(text: str) -> dt.time:
     """"20:00", "8:30", "8pm", "8:30 pm" as a clock time."""
     typed = text.strip().lower().replace(".", ":")

@@ -640,13 +640,14 @@ class SessionEngine:
         group: bool = False,
         server_id: str | None = None,
         partner: str | None = None,
+        participant_limit: int | None = None,
     ) -> Update:
         """Start a routine (the person's favourite when `routine_id` is None).
 
         A person who already has a session here gets it back as an "existing" update,
         to resume or stop. Group sessions take their participant limit from the
-        server's settings. A `partner` is invited to join as the receiver: nobody is
-        made one without saying yes.
+        server's settings, unless given one (a class). A `partner` is invited to join as
+        the receiver: nobody is made one without saying yes.
         """
         async with self._lock:
             now = self._clock()
@@ -664,7 +665,9 @@ class SessionEngine:
             preferences = await self._store.get_preferences(user_id)
             routine = self._routine(routine_id or preferences.favourite_routine)
             limit = PERSONAL_PARTICIPANT_LIMIT
-            if group and server_id is not None:
+            if group and participant_limit is not None:
+                limit = participant_limit
+            elif group and server_id is not None:
                 limit = (await self._store.get_server_settings(server_id)).participant_limit
             elif group:
                 limit = DEFAULT_GROUP_PARTICIPANT_LIMIT

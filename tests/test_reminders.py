@@ -14,6 +14,7 @@ from bot.reminders import (
     ReminderError,
     WeeklyTime,
     next_occurrence,
+    parse_moment,
     parse_time,
     parse_weekly,
     zone_choices,
@@ -93,3 +94,25 @@ def test_one_occurrence_a_week_at_the_local_time(
         wanted = dt.datetime.combine(local.date(), when.at, tzinfo=ZoneInfo(zone))
         assert dt.datetime.fromtimestamp(wanted.timestamp(), ZoneInfo(zone)).time() != when.at
         assert (local.replace(tzinfo=None) - wanted.replace(tzinfo=None)).total_seconds() > 0
+
+
+def test_a_one_off_moment_for_a_class() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    tuesday_noon = dt.datetime(2026, 12, 1, 12, 0, tzinfo=berlin).timestamp()
+
+    def local(moment: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(moment, berlin)
+
+    assert local(parse_moment("today", "19:30", "Europe/Berlin", tuesday_noon)) == dt.datetime(
+        2026, 12, 1, 19, 30, tzinfo=berlin
+    )
+    assert local(parse_moment("tomorrow", "8am", "europe/berlin", tuesday_noon)).day == 2
+    assert local(parse_moment("tue", "11:00", "Europe/Berlin", tuesday_noon)).day == 8  # passed
+    assert local(parse_moment("tue", "13:00", "Europe/Berlin", tuesday_noon)).day == 1
+    assert local(parse_moment("Friday", "20:00", "Europe/Berlin", tuesday_noon)).day == 4
+    christmas = parse_moment("2026-12-24", "18:00", "America/New_York", tuesday_noon)
+    assert dt.datetime.fromtimestamp(christmas, dt.UTC).hour == 23
+    with pytest.raises(ReminderError, match="not a day"):
+        parse_moment("someday", "18:00", "UTC", tuesday_noon)
+    with pytest.raises(ReminderError, match="not a time"):
+        parse_moment("today", "noonish", "UTC", tuesday_noon)

@@ -543,7 +543,8 @@ async def fill(store: Store, kb: KnowledgeBase, clock: FakeClock) -> None:
     await store.record_unanswered("what is reiki?", clock(), "4194304")
     await store.set_step_alerts("ann", True)
     await store.add_class(ScheduledClass("k1", "4194304", "c1", "host", "tiny", clock() + 3600,
-                                         "e1", "scheduled", None, clock()))  # fmt: skip
+                                         "e1", "scheduled", None, clock(), "v1"))  # fmt: skip
+    await store.set_voice_guide(group.id, "4194304", "v1")
     await store.add_reminder(Reminder("r1", "me", None, None, 0, "20:00", "Europe/Berlin",
                                       clock() + 600, clock()))  # fmt: skip
 
@@ -568,6 +569,7 @@ async def snapshot(store: Store, kb: KnowledgeBase) -> dict[str, object]:
         "alerts": await store.step_alert_people(["ann", "me"]),
         "classes": await store.classes(server_id="4194304"),
         "reminders": await store.reminders_of("me"),
+        "voice guides": await store.voice_guides(),
     }
 
 

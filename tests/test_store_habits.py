@@ -7,6 +7,7 @@ import pytest
 
 from bot.knowledge import KnowledgeBase
 from bot.sessions import SessionEngine
+from bot.shards import Shards
 from bot.store import Reminder, ScheduledClass, Store
 from bot.store.base import ANONYMOUS
 
@@ -48,6 +49,30 @@ async def test_a_class_moves_on_only_from_the_state_it_was_in(store: Store) -> N
     started = await store.class_by_id("c1")
     assert (started.state, started.session_id) == ("started", "s9")
     assert await store.classes(states=("scheduled",)) == []
+
+
+async def test_a_class_is_found_by_its_session_and_moved_only_while_scheduled(
+    store: Store,
+) -> None:
+    await store.add_class(a_class("c1", voice_channel_id="v1"))
+    assert await store.move_class("c1", 6_000.0)
+    assert (await store.class_by_id("c1")).starts_at == 6_000.0
+    await store.set_class_state("c1", "started", was="scheduled", session_id="s9")
+    assert not await store.move_class("c1", 7_000.0)
+    found = await store.class_of_session("s9")
+    assert (found.id, found.starts_at, found.voice_channel_id) == ("c1", 6_000.0, "v1")
+    assert await store.class_of_session("s0") is None
+
+
+async def test_voice_guides_by_shard(store: Store) -> None:
+    first, second = str(1 << 22), str(2 << 22)  # servers of shard 1 and shard 0 of 2
+    await store.set_voice_guide("s1", first, "v1")
+    await store.set_voice_guide("s2", second, "v2")
+    await store.set_voice_guide("s2", second, "v3")  # moved
+    assert await store.voice_guides() == {"s1": "v1", "s2": "v3"}
+    assert await store.voice_guides(Shards.of(2, (0,))) == {"s2": "v3"}
+    await store.forget_voice_guide("s1")
+    assert await store.voice_guides() == {"s2": "v3"}
 
 
 async def test_a_reminder_occurrence_is_claimed_once(store: Store) -> None:

@@ -62,7 +62,7 @@ _PARTICIPANT_COLUMNS = "session_id, user_id, role, join_order, joined_at, in_con
 _ENDED_BEFORE = "SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?"
 _CLASS_COLUMNS = (
     "id, server_id, channel_id, host_id, routine_id, starts_at, event_id, state, session_id, "
-    "created_at"
+    "created_at, voice_channel_id"
 )
 _REMINDER_COLUMNS = (
     "id, user_id, server_id, channel_id, weekday, at_time, zone, next_at, created_at"
@@ -83,7 +83,9 @@ TABLES: dict[str, str] = {  # every table, parents first, with the columns `copy
     "answer_channels": "server_id, channel_id",
     "classes": _CLASS_COLUMNS,
     "reminders": _REMINDER_COLUMNS,
+    "voice_guides": "session_id, server_id, channel_id",
 }
+CHILD_TABLES = ("session_participants", "session_events", "session_messages", "voice_guides")
 BOOLEAN_COLUMNS = frozenset({"is_group", "in_control", "step_alerts"})  # SQLite: 0 and 1
 
 Statement = tuple[str, tuple[Any, ...] | list[tuple[Any, ...]]]
@@ -119,6 +121,7 @@ class ScheduledClass:
     state: ClassState
     session_id: str | None
     created_at: float
+    voice_channel_id: str | None = None  # where its steps are spoken, if anywhere
 
 
 @dataclass(frozen=True, slots=True)
@@ -675,6 +678,20 @@ class Store(ABC):
         )
         return _class_from_row(rows[0]) if rows else None
 
+    async def class_of_session(self, session_id: str) -> ScheduledClass | None:
+        rows = await self._rows(
+            f"SELECT {_CLASS_COLUMNS} FROM classes WHERE session_id = ?", (session_id,)
+        )
+        return _class_from_row(rows[0]) if rows else None
+
+    async def move_class(self, class_id: str, starts_at: float) -> bool:
+        """A scheduled class's new start (its Discord event was moved); False once it has
+        started or ended."""
+        return await self._changed(
+            "UPDATE classes SET starts_at = ? WHERE id = ? AND state = 'scheduled'",
+            (starts_at, class_id),
+        )
+
     async def set_class_state(
         self, class_id: str, state: ClassState, *, was: ClassState, session_id: str | None = None
     ) -> bool:
@@ -685,6 +702,30 @@ class Store(ABC):
             "WHERE id = ? AND state = ?",
             (state, session_id, class_id, was),
         )
+
+    # Voice guides --------------------------------------------------------------------
+
+    async def set_voice_guide(self, session_id: str, server_id: str, channel_id: str) -> None:
+        """`session_id` is spoken in the voice or stage channel `channel_id`."""
+        await self._transaction(
+            [
+                ("DELETE FROM voice_guides WHERE session_id = ?", (session_id,)),
+                ("INSERT INTO voice_guides (session_id, server_id, channel_id) VALUES (?, ?, ?)",
+                 (session_id, server_id, channel_id)),
+            ]
+        )  # fmt: skip
+
+    async def forget_voice_guide(self, session_id: str) -> None:
+        await self._transaction([("DELETE FROM voice_guides WHERE session_id = ?", (session_id,))])
+
+    async def voice_guides(self, shards: Shards | None = None) -> dict[str, str]:
+        """The voice channel of each session spoken aloud (of the servers `shards` owns)."""
+        owned, parameters = _owned(shards, "server_id")
+        rows = await self._rows(
+            f"SELECT session_id, channel_id FROM voice_guides WHERE 1 = 1{owned}",
+            tuple(parameters),
+        )
+        return {str(session): str(channel) for session, channel in rows}
 
     # Reminders -----------------------------------------------------------------------
 
@@ -842,7 +883,7 @@ class Store(ABC):
             [
                 *(
                     (f"DELETE FROM {table} WHERE session_id IN ({_ENDED_BEFORE})", (before,))
-                    for table in ("session_participants", "session_events", "session_messages")
+                    for table in CHILD_TABLES
                 ),
                 ("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?", (before,)),
                 ("DELETE FROM classes WHERE state <> 'scheduled' AND starts_at < ?", (before,)),
@@ -941,7 +982,7 @@ def _class_row(scheduled: ScheduledClass) -> tuple[Any, ...]:
     return (
         scheduled.id, scheduled.server_id, scheduled.channel_id, scheduled.host_id,
         scheduled.routine_id, scheduled.starts_at, scheduled.event_id, scheduled.state,
-        scheduled.session_id, scheduled.created_at,
+        scheduled.session_id, scheduled.created_at, scheduled.voice_channel_id,
     )  # fmt: skip
 
 
