@@ -45,7 +45,11 @@ APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment.
 COOLDOWN_RATE, COOLDOWN_SECONDS = 10, 10.0  # actions per user
 DAY_SECONDS = 86_400.0
 RETENTION_EVERY_SECONDS = DAY_SECONDS
-UI_PERMISSION_NAMES = {"manage_guild": "Manage Server", "manage_channels": "Manage Channels"}
+UI_PERMISSION_NAMES = {
+    "manage_guild": "Manage Server",
+    "manage_channels": "Manage Channels",
+    "create_events": "Create Events",
+}
 
 
 class StartError(Exception):

@@ -128,6 +128,9 @@ class SessionButton(
         if self.action in ("more", "less"):
             await _send_advice(interaction, update, more=self.action == "more")
             return
+        if self.action in ("join", "leave"):  # said privately; the message follows by edit
+            await interaction.response.send_message(_membership_note(update), ephemeral=True)
+            return
         await bot.session_messages.respond(interaction, update)
 
     async def _apply(self, engine: SessionEngine, user_id: str) -> Update:
@@ -148,6 +151,17 @@ class SessionButton(
             "leave": engine.leave,
         }[action]
         return await command(session_id, user_id)
+
+
+def _membership_note(update: Update) -> str:
+    """What joining or leaving a group session did, for the person who pressed."""
+    view = update.session
+    if update.summary is not None or view is None:
+        return "You left, the last one out: the session has ended."
+    if update.kind == "joined":
+        people = len(view.participants)
+        return f"You joined {view.routine_title}: {people} people are in. Follow the message."
+    return f"You left {view.routine_title}."
 
 
 async def _send_advice(interaction: discord.Interaction, update: Update, *, more: bool) -> None:

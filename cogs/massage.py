@@ -8,56 +8,23 @@ from typing import Any
 import discord
 from discord import app_commands
 from discord.ext import commands
-from rapidfuzz import fuzz, process, utils
 
 from bot.client import APOLOGY, MassageBot
-from bot.knowledge import Entry, Muscle
 from bot.pictures import picture_for_entry
 from bot.reply import question_problem
 from bot.sessions import SessionError, Update
 from cogs import render
+from cogs.autocomplete import choices
+from cogs.classes import ClassCommands
 from cogs.controls import answer_buttons
 from cogs.habits import HabitCommands
 
 log = logging.getLogger(__name__)
 
-MAX_CHOICES = 25
-CHOICE_CUTOFF = 60  # rapidfuzz WRatio, 0 to 100
-CHOICE_NAME_CHARS = 100
 NO_SESSION = "You have no session in this channel. Start one with `/massage start`."
 INVITATION = (
     "{partner}, {giver} would like to give you a massage: press Accept to join as the receiver."
 )
-
-
-def choices(entries: list[Entry], current: str) -> list[app_commands.Choice[str]]:
-    """Entries whose id, title or other names are close to what is typed, best first:
-    typos and partial words count ("uper bak" finds upper-back, "rhomb" the rhomboids)."""
-    typed = current.strip()[:CHOICE_NAME_CHARS]
-    if not utils.default_process(typed):
-        found = sorted(entries, key=lambda e: e.title.lower())
-    else:
-        names = [(name, entry) for entry in entries for name in _names(entry)]
-        scored = process.extract(
-            typed, [name for name, _ in names], scorer=fuzz.WRatio,
-            processor=utils.default_process, score_cutoff=CHOICE_CUTOFF, limit=None,
-        )  # fmt: skip
-        best: dict[str, tuple[float, Entry]] = {}
-        for _, score, index in scored:
-            entry = names[index][1]
-            if entry.id not in best or score > best[entry.id][0]:
-                best[entry.id] = (score, entry)
-        ordered = sorted(best.values(), key=lambda found: (-found[0], found[1].title.lower()))
-        found = [entry for _, entry in ordered]
-    return [
-        app_commands.Choice(name=render.shorten(e.title, CHOICE_NAME_CHARS), value=e.id)
-        for e in found[:MAX_CHOICES]
-    ]
-
-
-def _names(entry: Entry) -> list[str]:
-    aliases = list(entry.aliases) if isinstance(entry, Muscle) else []
-    return [entry.id.replace("-", " "), entry.title, *aliases]
 
 
 def update_note(update: Update) -> str:
@@ -76,10 +43,14 @@ def update_note(update: Update) -> str:
 
 
 class Massage(
-    HabitCommands, commands.GroupCog, group_name="massage", group_description="Massage help at home"
+    HabitCommands,
+    ClassCommands,
+    commands.GroupCog,
+    group_name="massage",
+    group_description="Massage help at home",
 ):
     """Questions, guided sessions and lookups (their buttons act by themselves: controls),
-    and the habit commands."""
+    the habit commands and classes."""
 
     def __init__(self, bot: MassageBot) -> None:
         self.bot = bot
@@ -87,9 +58,11 @@ class Massage(
 
     async def cog_load(self) -> None:
         self.start_habits()
+        self.start_classes()
 
     async def cog_unload(self) -> None:
         await self.stop_habits()
+        await self.stop_classes()
 
     # Questions ----------------------------------------------------------------------------
 

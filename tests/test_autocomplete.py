@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.knowledge import KnowledgeBase, load_knowledge
-from cogs.massage import MAX_CHOICES, choices
+from cogs.autocomplete import MAX_CHOICES, choices
 
 
 @pytest.fixture(scope="module")

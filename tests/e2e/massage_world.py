@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from bot.client import MassageBot
+from cogs.render import PEOPLE_SHOWN
 from tests.e2e.fake_discord import Channel, FakeDiscord, Interaction, Message, User
 
 TECHNIQUES = """\
@@ -125,7 +126,10 @@ async def wrong_messages(fake: FakeDiscord, bot: MassageBot) -> list[str]:
                 wrong.append(f"session {view.id} has ended but shows buttons {labels}")
         else:
             expected = [f"step {view.step_index + 1} of {view.step_count}"]
-            expected += [f"<@{p.user_id}>" for p in view.participants]
+            expected += [f"<@{p.user_id}>" for p in view.participants[:PEOPLE_SHOWN]]
+            if view.group:
+                count = len(view.participants)
+                expected.append(f"{count} of {view.participant_limit} in the group")
             expected.append(STATE_WORDS[view.state])
             if ("Resume" in labels) != (view.state == "paused"):
                 wrong.append(f"session {view.id} is {view.state} but shows {labels}")

@@ -19,7 +19,7 @@ SUBCOMMANDS = {
     "ask", "start", "stop", "pause", "resume", "next", "back", "routines", "muscle",
     "technique", "safety", "help", "stats", "alerts", "my-data", "forget-me",
 }  # fmt: skip
-SUBCOMMAND_GROUPS = {"remind"}
+SUBCOMMAND_GROUPS = {"remind", "class"}
 
 
 async def test_login_registers_the_massage_group(fake: FakeDiscord, bot: MassageBot) -> None:

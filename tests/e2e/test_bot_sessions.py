@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.client import MassageBot
 from tests.e2e.fake_discord import Call, FakeDiscord, Message
-from tests.e2e.massage_world import ephemeral_text, press, slash, step_of, text_of
+from tests.e2e.massage_world import ephemeral_text, press, settled, slash, step_of, text_of
 
 STEP_SECONDS = 150
 
@@ -153,7 +153,9 @@ async def test_a_group_session(fake: FakeDiscord, bot: MassageBot) -> None:
     assert "Only the people in this session" in ephemeral_text(stranger_pressure)
 
     for user in (bob, carol):
-        await press(fake, user, message, "Join")
+        joined = await press(fake, user, message, "Join")
+        assert "You joined Tiny test routine" in ephemeral_text(joined)  # privately
+    await settled(fake, bot)  # the message follows by an edit
     assert "3 of 10 in the group" in text_of(message) and f"<@{carol.id}>" in text_of(message)
     twice = await press(fake, bob, message, "Join")
     assert "already in this session" in ephemeral_text(twice)
@@ -165,15 +167,20 @@ async def test_a_group_session(fake: FakeDiscord, bot: MassageBot) -> None:
     advice = await press(fake, carol, message, "More pressure")
     assert "Slow down and use the finger joints" in ephemeral_text(advice)
 
-    await press(fake, carol, message, "Leave")
+    left = await press(fake, carol, message, "Leave")
+    assert "You left" in ephemeral_text(left)
+    await settled(fake, bot)
     assert "2 of 10 in the group" in text_of(message)
     await press(fake, alice, message, "Leave")  # the host leaves: bob takes over
+    await settled(fake, bot)
     assert f"Host <@{bob.id}>" in text_of(message)
     await press(fake, bob, message, "Next")
     assert step_of(message) == 3
     outsider = await slash(fake, dana, sessions, "massage", "stop")
     assert "You have no session in this channel" in ephemeral_text(outsider)
-    await press(fake, bob, message, "Leave")  # the last one out ends it
+    last = await press(fake, bob, message, "Leave")  # the last one out ends it
+    assert "the session has ended" in ephemeral_text(last)
+    await settled(fake, bot)
     assert "Session stopped" in text_of(message)
 
 
