@@ -1,0 +1,245 @@
+"""Scheduled classes through the fake Discord: the server's scheduled event, the people
+interested told once when it opens, late and missed classes, cancelling (by command, or
+by deleting the event), and a class of many people."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+
+from bot.classes import CLASS_PARTICIPANT_LIMIT
+from bot.client import MassageBot
+from cogs.render import PEOPLE_SHOWN
+from tests.conftest import FakeClock
+from tests.e2e.fake_discord import (
+    CREATE_EVENTS,
+    EVENT_ACTIVE,
+    EVENT_CANCELED,
+    EVENT_COMPLETED,
+    EVENT_SCHEDULED,
+    EXTERNAL,
+    FakeDiscord,
+    Message,
+    ScheduledEvent,
+)
+from tests.e2e.massage_world import ephemeral_text, press, settled, slash, text_of
+
+HOUR = 3600.0
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Discord refuses events that start in the past: the tests' clock starts now."""
+    return FakeClock(time.time())
+
+
+@pytest.fixture(autouse=True)
+def bot_may_create_events(fake: FakeDiscord) -> None:
+    for name in ("Wellness", "Retreat"):
+        guild = fake.guild(name)
+        guild.role(fake.bot.name).permissions |= CREATE_EVENTS
+
+
+def when(moment: float) -> dict[str, str]:
+    """The day and time options for a class at `moment` (UTC, to the minute)."""
+    at = dt.datetime.fromtimestamp(moment, dt.UTC)
+    return {"day": f"{at:%Y-%m-%d}", "time": f"{at:%H:%M}", "zone": "UTC"}
+
+
+def minute_of(moment: float) -> float:
+    return moment - moment % 60
+
+
+async def schedule(fake: FakeDiscord, user_name: str, moment: float, **options: Any) -> str:
+    """Schedule a `tiny` class in Wellness's general channel; the private answer."""
+    general = fake.guild("Wellness").channel("general")
+    asked = await fake.slash(fake.user(user_name), general, "massage", "class", "schedule",
+                             routine="tiny", **when(moment), **options)  # fmt: skip
+    await asked.response()
+    if asked.original is not None and asked.original.loading:
+        await fake.wait_for_call("POST", rf"/webhooks/\d+/{asked.token}")
+    answers = [asked.original, *asked.followups] if asked.original else asked.followups
+    return text_of(answers[-1])
+
+
+def the_event(fake: FakeDiscord) -> ScheduledEvent:
+    (event,) = fake.scheduled_events(fake.guild("Wellness"))
+    return event
+
+
+async def until(check: Any, what: str, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        await asyncio.sleep(0.02)
+
+
+def posts_in(fake: FakeDiscord, channel_name: str, words: str) -> list[Message]:
+    channel = fake.guild("Wellness").channel(channel_name)
+    return [m for m in fake.messages.values()
+            if m.channel is channel and words in m.content and not m.deleted]  # fmt: skip
+
+
+async def test_a_class_from_schedule_to_the_end(
+    fake: FakeDiscord, bot: MassageBot, clock: FakeClock
+) -> None:
+    alice, bob, dana = fake.user("alice"), fake.user("bob"), fake.user("dana")
+    general = fake.guild("Wellness").channel("general")
+    starts = minute_of(clock() + HOUR)
+    refused = await schedule(fake, "alice", starts)
+    assert "Create Events permission" in refused and fake.scheduled_events(
+        fake.guild("Wellness")
+    ) == []
+    too_soon = await schedule(fake, "dana", clock() - 120)
+    assert "has passed" in too_soon
+
+    made = await schedule(fake, "dana", starts)
+    assert "Class scheduled" in made and f"<t:{int(starts)}:F>" in made
+    event = the_event(fake)
+    assert (event.name, event.entity_type, event.status) == (
+        "Massage class: Tiny test routine", EXTERNAL, EVENT_SCHEDULED,
+    )  # fmt: skip
+    assert event.start.timestamp() == starts and event.location == "#general"
+    listed = await slash(fake, alice, general, "massage", "class", "list")
+    assert "Tiny test routine" in ephemeral_text(listed)
+    assert f"led by <@{dana.id}>" in ephemeral_text(listed)
+    for user in (alice, bob):
+        await fake.mark_interested(event, user)
+
+    start = len(fake.calls)
+    clock.now = starts + 5
+    bot.wake_timer()
+    told = await fake.wait_for_call(
+        "POST", rf"/channels/{general.id}/messages", since=start,
+        where=lambda c: "is starting now" in (c.json.get("content") or ""),
+    )  # fmt: skip
+    content = told.json["content"]
+    assert f"<@{alice.id}>" in content and f"<@{bob.id}>" in content and "late" not in content
+    assert set(map(int, told.json["allowed_mentions"]["users"])) == {alice.id, bob.id}
+    assert "@everyone" not in content and not told.json["allowed_mentions"].get("parse")
+    await until(lambda: event.status == EVENT_ACTIVE, "the event started")
+    await settled(fake, bot)
+    (session,) = bot.engine.active_sessions()
+    assert session.host == str(dana.id) and session.participant_limit == CLASS_PARTICIPANT_LIMIT
+
+    message = fake.messages[int((await bot.store.session_message(session.id)).message_id)]
+    joined = await press(fake, alice, message, "Join")
+    assert "You joined" in ephemeral_text(joined)
+    await settled(fake, bot)
+    assert f"2 of {CLASS_PARTICIPANT_LIMIT} in the group" in text_of(message)
+    bot.wake_timer()
+    await asyncio.sleep(0.1)
+    assert len(posts_in(fake, "general", "is starting now")) == 1  # told once
+
+    await press(fake, dana, message, "Stop")
+    await until(lambda: event.status == EVENT_COMPLETED, "the event ended with the class")
+
+
+async def test_cancelling_a_class_cancels_its_event(
+    fake: FakeDiscord, bot: MassageBot, clock: FakeClock
+) -> None:
+    carol, dana = fake.user("carol"), fake.user("dana")
+    general = fake.guild("Wellness").channel("general")
+    await schedule(fake, "dana", minute_of(clock() + HOUR))
+    event = the_event(fake)
+    choices = await fake.autocomplete(dana, general, "massage", "class", "cancel", **{"class": ""})
+    (choice,) = choices
+    assert "Tiny test routine" in choice["name"]
+    not_hers = await slash(fake, carol, general, "massage", "class", "cancel",
+                           **{"class": choice["value"]})  # fmt: skip
+    assert "Only the class's host" in ephemeral_text(not_hers)
+    cancelled = await slash(fake, dana, general, "massage", "class", "cancel",
+                            **{"class": choice["value"]})  # fmt: skip
+    assert "Cancelled" in ephemeral_text(cancelled)
+    await until(lambda: event.status == EVENT_CANCELED, "the event cancelled")
+    again = await slash(fake, dana, general, "massage", "class", "cancel",
+                        **{"class": choice["value"]})  # fmt: skip
+    assert "no such class" in ephemeral_text(again)
+    listed = await slash(fake, dana, general, "massage", "class", "list")
+    assert "No classes scheduled" in ephemeral_text(listed)
+
+
+async def test_an_event_deleted_or_moved_in_the_server(
+    fake: FakeDiscord, bot: MassageBot, clock: FakeClock
+) -> None:
+    assert bot.store is not None
+    await schedule(fake, "dana", minute_of(clock() + HOUR))
+    moved_to = dt.datetime.fromtimestamp(minute_of(clock() + 2 * HOUR), dt.UTC)
+    await fake.update_scheduled_event(
+        the_event(fake), start=moved_to, end=moved_to + dt.timedelta(hours=1)
+    )
+
+    async def starts() -> float:
+        (scheduled,) = await bot.store.classes(states=("scheduled", "cancelled"))
+        return scheduled.starts_at
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while await starts() != moved_to.timestamp():
+        assert asyncio.get_running_loop().time() < deadline, "the class never moved"
+        await asyncio.sleep(0.02)
+
+    await fake.delete_scheduled_event(the_event(fake))
+    while await bot.store.classes():
+        assert asyncio.get_running_loop().time() < deadline + 5, "the class was not cancelled"
+        await asyncio.sleep(0.02)
+    clock.now = moved_to.timestamp() + 5
+    bot.wake_timer()
+    await asyncio.sleep(0.2)
+    assert bot.engine.active_sessions() == []
+
+
+async def test_classes_due_while_the_bot_was_down(
+    fake: FakeDiscord, make_bot: Any, clock: FakeClock
+) -> None:
+    first = make_bot()
+    async with fake.run(first):
+        soon = minute_of(clock() + HOUR)
+        await schedule(fake, "dana", soon)
+        await schedule(fake, "dana", soon + 20 * 60, channel=fake.guild("Wellness").channel(
+            "sessions"))  # fmt: skip
+    clock.now = soon + 20 * 60 + 6 * 60  # the first is 26 minutes late, the second 6
+    async with fake.run(make_bot()):
+        await until(lambda: posts_in(fake, "general", "did not start"), "the missed one said")
+        await until(lambda: posts_in(fake, "sessions", "is starting now"), "the late one opened")
+    (missed,) = posts_in(fake, "general", "did not start")
+    assert "I was offline until 26 minutes after it" in missed.content
+    (late,) = posts_in(fake, "sessions", "is starting now")
+    assert "6 minutes late" in late.content
+    events = fake.scheduled_events(fake.guild("Wellness"))
+    assert sorted(e.status for e in events) == [EVENT_ACTIVE, EVENT_CANCELED]
+
+
+async def test_a_class_of_many_shows_a_count_not_a_list(
+    fake: FakeDiscord, make_bot: Any, clock: FakeClock
+) -> None:
+    wellness = fake.guild("Wellness")
+    members = [fake.add_user(f"member{n}") for n in range(40)]
+    for member in members:
+        fake.add_member(wellness, member)
+    bot = make_bot(cooldown=(1000, 1.0))
+    async with fake.run(bot):
+        starts = minute_of(clock() + HOUR)
+        await schedule(fake, "dana", starts)
+        for member in members:
+            await fake.mark_interested(the_event(fake), member)
+        clock.now = starts + 1
+        bot.wake_timer()
+        await until(lambda: posts_in(fake, "general", "is starting now"), "the class opened")
+        await settled(fake, bot)
+        (session,) = bot.engine.active_sessions()
+        message = fake.messages[int((await bot.store.session_message(session.id)).message_id)]
+        presses = [await fake.press(member, message, "Join") for member in members]
+        for pressed in presses:
+            await pressed.response()
+            assert "You joined" in ephemeral_text(pressed)
+        await settled(fake, bot)
+        people = next(f for f in message.embeds[0]["fields"] if f["name"] == "People")
+        assert f"41 of {CLASS_PARTICIPANT_LIMIT} in the group" in people["value"]
+        assert people["value"].count("<@") == 1 + PEOPLE_SHOWN and len(people["value"]) <= 1024
+    (told,) = posts_in(fake, "general", "is starting now")
+    assert told.content.count("<@") == 1 + len(members)  # the host, then everyone interested
