@@ -45,11 +45,28 @@ APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment.
 COOLDOWN_RATE, COOLDOWN_SECONDS = 10, 10.0  # actions per user
 DAY_SECONDS = 86_400.0
 RETENTION_EVERY_SECONDS = DAY_SECONDS
+DIRECT_MESSAGES_PER_SECOND = 22  # a first DM is two requests; Discord allows 50 a second
 UI_PERMISSION_NAMES = {
     "manage_guild": "Manage Server",
     "manage_channels": "Manage Channels",
     "create_events": "Create Events",
 }
+
+
+class Pacer:
+    """Lets work go ahead no faster than `rate` a second, in the order it asked."""
+
+    def __init__(self, rate: float) -> None:
+        self.gap = 1.0 / rate
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def turn(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            if self._next > now:
+                await asyncio.sleep(self._next - now)
+            self._next = max(now, self._next) + self.gap
 
 
 class StartError(Exception):
@@ -148,6 +165,7 @@ class MassageBot(commands.AutoShardedBot):
         self._timer_wake = asyncio.Event()
         self._wakers: list[asyncio.Event] = []  # other loops woken with the timer
         self.session_messages = SessionMessages(self, retry_delays)
+        self._direct_messages = Pacer(DIRECT_MESSAGES_PER_SECOND)
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
         self._picture_bytes: dict[str, bytes | None] = {}  # by `what`, for this knowledge
 
@@ -426,6 +444,19 @@ class MassageBot(commands.AutoShardedBot):
         what = interaction.command.qualified_name if interaction.command else "a button"
         log.error("%s failed", what, exc_info=error)
         await self.tell(interaction, APOLOGY)
+
+    async def direct_message(self, user_id: str, text: str) -> bool:
+        """Send a direct message (reminders, step alerts, a note for a host), paced with
+        every other one under Discord's global rate limit; False (logged) when it could not
+        be sent (their DMs are closed, Discord failed)."""
+        await self._direct_messages.turn()
+        try:
+            channel = await self.create_dm(discord.Object(int(user_id)))
+            await channel.send(text)
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError, ValueError) as error:
+            log.warning("could not send a direct message to %s: %s", user_id, error)
+            return False
+        return True
 
     async def cooling_down(self, interaction: discord.Interaction) -> bool:
         """Whether the user must wait (and has been told so, privately)."""

@@ -9,8 +9,7 @@ import io
 import json
 import logging
 import re
-import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import aiohttp
 import discord
@@ -31,24 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REMINDER_POLL_SECONDS = 20.0  # looked for at least this often (and whenever the clock is woken)
-SENDS_PER_SECOND = 20  # reminders and alerts: a DM is up to two requests, Discord allows 50/s
 STATS_CHART = "weeks.png"
-
-
-class Sender:
-    """Sends messages no faster than `rate` a second, in the order asked."""
-
-    def __init__(self, rate: float) -> None:
-        self.gap = 1.0 / rate
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def turn(self) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            if self._next > now:
-                await asyncio.sleep(self._next - now)
-            self._next = max(now, self._next) + self.gap
 
 
 class HabitCommands:
@@ -194,7 +176,6 @@ class HabitCommands:
     def start_habits(self) -> None:
         """Start sending reminders and step alerts (from the cog's `cog_load`)."""
         self._alerted: dict[tuple[str, str], set[int]] = {}  # (session, person): steps sent
-        self._alerts = Sender(SENDS_PER_SECOND)
         self._reminders = asyncio.create_task(self.send_reminders(), name="massage-reminders")
         self.bot.engine.subscribe(self.on_session_update)
 
@@ -204,32 +185,31 @@ class HabitCommands:
         await asyncio.gather(self._reminders, return_exceptions=True)
 
     async def send_reminders(self) -> None:
-        """Send each due reminder once, on time, no faster than Discord allows."""
-        sender = Sender(SENDS_PER_SECOND)
+        """Send each due reminder once, on time (see `MassageBot.direct_message` for the
+        pace)."""
         woken = self.bot.waker()
+        habits, shards = self.bot.habits, self.bot.owned_shards
         while True:
             try:
-                due = await self.bot.habits.due_reminders(
-                    self.bot.owned_shards, other_than=CONSOLE_USER
-                )
+                due = await habits.due_reminders(shards, other_than=CONSOLE_USER)
+                soonest = await habits.store.next_reminder_at(shards, other_than=CONSOLE_USER)
             except StoreError as error:
                 log.warning("could not look for reminders: %s", error)
-                due = []
+                due, soonest = [], None
             for reminder in due:
-                await sender.turn()
                 await self._send_reminder(reminder)
             if not due:
-                await self.bot.sleep_until_woken(woken, REMINDER_POLL_SECONDS)
+                wait = REMINDER_POLL_SECONDS if soonest is None else soonest - self.bot.clock()
+                await self.bot.sleep_until_woken(woken, min(max(wait, 0.0), REMINDER_POLL_SECONDS))
 
     async def _send_reminder(self, reminder: Reminder) -> None:
+        if reminder.channel_id is None:
+            await self.bot.direct_message(reminder.user_id, REMINDER_TEXT)
+            return
+        text = SERVER_REMINDER_TEXT.format(host=f"<@{reminder.user_id}>")
         try:
-            if reminder.channel_id is None:
-                channel: Any = await self.bot.create_dm(discord.Object(int(reminder.user_id)))
-                await channel.send(REMINDER_TEXT)
-            else:
-                text = SERVER_REMINDER_TEXT.format(host=f"<@{reminder.user_id}>")
-                await self.bot.get_partial_messageable(int(reminder.channel_id)).send(text)
-        except (discord.HTTPException, aiohttp.ClientError, TimeoutError, ValueError) as error:
+            await self.bot.get_partial_messageable(int(reminder.channel_id)).send(text)
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
             log.warning("reminder %s could not be sent: %s", reminder.id, error)
 
     def on_session_update(self, update: Update) -> None:
@@ -260,13 +240,13 @@ class HabitCommands:
             f"{view.step.title}"
         )
         for user_id in sorted(wanting):
+            now = self.bot.engine.get(view.id)
+            if now is None or now.step_index != view.step_index:
+                return  # moved on while DMs queued: the next step's alerts take over
+            if all(p.user_id != user_id for p in now.participants):
+                continue  # left meanwhile
             alerted = self._alerted.setdefault((view.id, user_id), set())
             if view.step_index in alerted:
                 continue  # one DM a step, even when the host goes back to it
             alerted.add(view.step_index)
-            await self._alerts.turn()
-            try:
-                channel = await self.bot.create_dm(discord.Object(int(user_id)))
-                await channel.send(render.shorten(text, 2000))
-            except (discord.HTTPException, aiohttp.ClientError, TimeoutError, ValueError) as error:
-                log.warning("could not send a step alert to %s: %s", user_id, error)
+            await self.bot.direct_message(user_id, render.shorten(text, 2000))

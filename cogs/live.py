@@ -312,11 +312,7 @@ class SessionMessages:
             return
         self._told.add(view.id)
         log.warning("session %s: telling the host: %s", view.id, text)
-        try:
-            channel = await self.bot.create_dm(discord.Object(int(view.host)))
-            await channel.send(text)
-        except (discord.HTTPException, aiohttp.ClientError, TimeoutError, ValueError) as error:
-            log.warning("session %s: could not tell the host: %s", view.id, error)
+        await self.bot.direct_message(view.host, text)
 
 
 def _shows(update: Update) -> tuple[object, ...]:

@@ -78,6 +78,8 @@ async def test_voice_guides_by_shard(store: Store) -> None:
 async def test_a_reminder_occurrence_is_claimed_once(store: Store) -> None:
     await store.add_reminder(a_reminder("r1", 9_000.0))
     await store.add_reminder(a_reminder("r2", 20_000.0, user_id="bob"))
+    assert await store.next_reminder_at() == 9_000.0
+    assert await store.next_reminder_at(other_than="ann") == 20_000.0
     (due,) = await store.due_reminders(10_000.0)
     assert due.id == "r1"
     assert await store.claim_reminder(due, 9_000.0 + 604_800)

@@ -772,6 +772,18 @@ class Store(ABC):
         )
         return [Reminder(*row) for row in rows]
 
+    async def next_reminder_at(
+        self, shards: Shards | None = None, *, other_than: str | None = None
+    ) -> float | None:
+        """When the soonest reminder (of `shards`' servers, not `other_than`'s) is due."""
+        owned, parameters = _owned(shards, "server_id")
+        if other_than is not None:
+            owned, parameters = owned + " AND user_id <> ?", (*parameters, other_than)
+        soonest = await self._value(
+            f"SELECT MIN(next_at) FROM reminders WHERE 1 = 1{owned}", tuple(parameters)
+        )
+        return None if soonest is None else float(soonest)
+
     async def claim_reminder(self, reminder: Reminder, next_at: float) -> bool:
         """Move a due reminder on to `next_at`; True for the one process that did it (the
         one that sends this occurrence), False when another already had."""
