@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +35,7 @@ from bot.sessions import Clock, SessionEngine, Update
 from bot.shards import Shards
 from bot.store import Store, StoreError
 from cogs.controls import DYNAMIC_ITEMS
-from cogs.live import RETRY_DELAYS, SessionMessages
+from cogs.live import EDIT_GAP_SECONDS, RETRY_DELAYS, SessionMessages
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ COOLDOWN_RATE, COOLDOWN_SECONDS = 10, 10.0  # actions per user
 DAY_SECONDS = 86_400.0
 RETENTION_EVERY_SECONDS = DAY_SECONDS
 DIRECT_MESSAGES_PER_SECOND = 22  # a first DM is two requests; Discord allows 50 a second
+REQUESTS_PER_SECOND = 45  # Discord's global limit is 50 (interaction responses are exempt)
+EXEMPT_ROUTES = ("/interactions/", "/webhooks/")
 UI_PERMISSION_NAMES = {
     "manage_guild": "Manage Server",
     "manage_channels": "Manage Channels",
@@ -67,6 +70,26 @@ class Pacer:
             if self._next > now:
                 await asyncio.sleep(self._next - now)
             self._next = max(now, self._next) + self.gap
+
+
+class Window:
+    """At most `limit` starts in any `per` seconds: the rest wait their turn, in order."""
+
+    def __init__(self, limit: int, per: float = 1.0) -> None:
+        self.limit = limit
+        self.per = per
+        self._starts: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    async def turn(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            while self._starts and now - self._starts[0] >= self.per:
+                self._starts.popleft()
+            if len(self._starts) >= self.limit:
+                await asyncio.sleep(self._starts[0] + self.per - now)
+                self._starts.popleft()
+            self._starts.append(time.monotonic())
 
 
 class StartError(Exception):
@@ -132,6 +155,7 @@ class MassageBot(commands.AutoShardedBot):
         clock: Clock = time.time,
         cooldown: tuple[int, float] = (COOLDOWN_RATE, COOLDOWN_SECONDS),
         retry_delays: Sequence[float] = RETRY_DELAYS,
+        edit_gap: float = EDIT_GAP_SECONDS,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -164,10 +188,23 @@ class MassageBot(commands.AutoShardedBot):
         self._background: set[asyncio.Task[None]] = set()  # kept until done
         self._timer_wake = asyncio.Event()
         self._wakers: list[asyncio.Event] = []  # other loops woken with the timer
-        self.session_messages = SessionMessages(self, retry_delays)
+        self.session_messages = SessionMessages(self, retry_delays, edit_gap)
         self._direct_messages = Pacer(DIRECT_MESSAGES_PER_SECOND)
+        self._pace_requests(Window(REQUESTS_PER_SECOND))
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
         self._picture_bytes: dict[str, bytes | None] = {}  # by `what`, for this knowledge
+
+    def _pace_requests(self, window: Window) -> None:
+        """Every REST request but interaction responses waits for its turn in `window`:
+        discord.py keeps to each route's limits, not to the global one."""
+        request = self.http.request
+
+        async def paced(route: discord.http.Route, **options: Any) -> Any:
+            if not route.path.startswith(EXEMPT_ROUTES):
+                await window.turn()
+            return await request(route, **options)
+
+        self.http.request = paced  # type: ignore[method-assign]
 
     @property
     def engine(self) -> SessionEngine:

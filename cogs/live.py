@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)  # then the host is told
+EDIT_GAP_SECONDS = 1.0  # a message is edited at most this often; changes meanwhile coalesce
 UNKNOWN_CHANNEL = 10003
 NEEDED = {  # what the bot needs in a session's channel, in Discord's words
     "view_channel": "View Channel",
@@ -45,15 +47,22 @@ NEEDED = {  # what the bot needs in a session's channel, in Discord's words
 class SessionMessages:
     """Keeps every session's message showing the session as it is."""
 
-    def __init__(self, bot: MassageBot, retry_delays: Sequence[float] = RETRY_DELAYS) -> None:
+    def __init__(
+        self,
+        bot: MassageBot,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        edit_gap: float = EDIT_GAP_SECONDS,
+    ) -> None:
         self.bot = bot
         self.retry_delays = retry_delays
+        self.edit_gap = edit_gap
         self._newest: dict[str, Update] = {}  # the newest change of each session to show
         self._shown: dict[str, int] = {}  # the version the message got last (last to land)
         self._given_up: dict[str, int] = {}  # a version not to try again (the host was told)
         self._responding: Counter[str] = Counter()  # interaction responses under way
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._told: set[str] = set()  # sessions whose host was told about a problem
+        self._edited_at: dict[str, float] = {}  # when each message was last edited
         self._closed = False
 
     async def close(self) -> None:
@@ -199,7 +208,7 @@ class SessionMessages:
             self._forget(session_id)
 
     def _forget(self, session_id: str) -> None:
-        for table in (self._newest, self._shown, self._given_up):
+        for table in (self._newest, self._shown, self._given_up, self._edited_at):
             table.pop(session_id, None)
         self._told.discard(session_id)
 
@@ -221,8 +230,13 @@ class SessionMessages:
                     return
                 if location is None:
                     await self._post_anew(update)
-                else:
-                    await self._edit(int(location.channel_id), int(location.message_id), update)
+                    continue
+                wait = self._edited_at.get(session_id, 0.0) + self.edit_gap - time.monotonic()
+                if wait > 0:  # a busy class: the changes meanwhile go out as one edit
+                    await asyncio.sleep(wait)
+                    continue
+                self._edited_at[session_id] = time.monotonic()
+                await self._edit(int(location.channel_id), int(location.message_id), update)
                 delays = iter(self.retry_delays)
             except discord.NotFound as error:
                 if error.code == UNKNOWN_CHANNEL:

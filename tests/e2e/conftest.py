@@ -22,6 +22,7 @@ from tests.e2e.fake_discord import FakeDiscord
 from tests.e2e.massage_world import MUSCLE, MUSCLE_COUNT, PRESSURE_FAQ, TECHNIQUES, WARM_UP_FAQ
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+QUICK_EDIT_GAP = 0.02  # seconds between edits of a session message (the bot's is 1 s)
 
 
 @pytest.fixture
@@ -109,11 +110,13 @@ def make_bot(
     bot_knowledge: Path, db_path: Path, clock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Any:
     """A new bot process on the same store file (or the `db` given) and clock (call it again
-    to restart), drawing its pictures into the test's own directory."""
+    to restart), drawing its pictures into the test's own directory, editing session
+    messages with hardly a gap (unless given `edit_gap`)."""
     monkeypatch.setenv(PICTURES_VARIABLE, str(tmp_path / "pictures"))
 
     def make(**options: Any) -> MassageBot:
-        return MassageBot(load_knowledge(bot_knowledge), clock=clock, **{"db": db_path, **options})
+        options = {"db": db_path, "edit_gap": QUICK_EDIT_GAP, **options}
+        return MassageBot(load_knowledge(bot_knowledge), clock=clock, **options)
 
     return make
 

@@ -13,6 +13,7 @@ import pytest
 
 from bot.classes import CLASS_PARTICIPANT_LIMIT
 from bot.client import MassageBot
+from cogs.live import EDIT_GAP_SECONDS
 from cogs.render import PEOPLE_SHOWN
 from tests.conftest import FakeClock
 from tests.e2e.fake_discord import (
@@ -221,7 +222,7 @@ async def test_a_class_of_many_shows_a_count_not_a_list(
     members = [fake.add_user(f"member{n}") for n in range(40)]
     for member in members:
         fake.add_member(wellness, member)
-    bot = make_bot(cooldown=(1000, 1.0))
+    bot = make_bot(cooldown=(1000, 1.0), edit_gap=EDIT_GAP_SECONDS)
     async with fake.run(bot):
         starts = minute_of(clock() + HOUR)
         await schedule(fake, "dana", starts)
@@ -233,11 +234,14 @@ async def test_a_class_of_many_shows_a_count_not_a_list(
         await settled(fake, bot)
         (session,) = bot.engine.active_sessions()
         message = fake.messages[int((await bot.store.session_message(session.id)).message_id)]
+        edits_before = len(fake.calls_to("PATCH", rf"/channels/\d+/messages/{message.id}"))
         presses = [await fake.press(member, message, "Join") for member in members]
         for pressed in presses:
             await pressed.response()
             assert "You joined" in ephemeral_text(pressed)
         await settled(fake, bot)
+        edits = len(fake.calls_to("PATCH", rf"/channels/\d+/messages/{message.id}"))
+        assert edits - edits_before <= 5  # 40 joins within a second or so: a few edits
         people = next(f for f in message.embeds[0]["fields"] if f["name"] == "People")
         assert f"41 of {CLASS_PARTICIPANT_LIMIT} in the group" in people["value"]
         assert people["value"].count("<@") == 1 + PEOPLE_SHOWN and len(people["value"]) <= 1024

@@ -8,7 +8,7 @@ import json
 
 from bot.client import MassageBot
 from tests.e2e.fake_discord import FakeDiscord, Message
-from tests.e2e.massage_world import ephemeral_text, press, slash, step_of, text_of
+from tests.e2e.massage_world import ephemeral_text, press, settled, slash, step_of, text_of
 
 TUESDAY_22_15_UTC = 1_700_000_100.0  # the tests' clock starts at Tuesday 22:13:20 UTC
 
@@ -163,6 +163,7 @@ async def test_my_data_then_forget_me(fake: FakeDiscord, bot: MassageBot, clock)
     assert "someone else's" in ephemeral_text(not_hers)
     await press(fake, alice, confirm, "Forget me")
     assert "forgotten you" in text_of(confirm) and not confirm.buttons
+    await settled(fake, bot)
     assert f"<@{alice.id}>" not in text_of(group.original)  # out of the running session
     assert "1 of 10 in the group" in text_of(group.original)
 
