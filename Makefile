@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_sessions
 	$(BIN)/python -m benchmarks.bench_discord
 	$(BIN)/python -m benchmarks.bench_shards
+	$(BIN)/python -m benchmarks.bench_classes
 
 discord-api:
 	curl -fsSL $(DISCORD_API_SPEC)/specs/openapi.json -o tests/e2e/discord-api/openapi.json
