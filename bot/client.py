@@ -36,6 +36,7 @@ from bot.shards import Shards
 from bot.store import Store, StoreError
 from cogs.controls import DYNAMIC_ITEMS
 from cogs.live import EDIT_GAP_SECONDS, RETRY_DELAYS, SessionMessages
+from cogs.voice import VoiceGuides
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ class MassageBot(commands.AutoShardedBot):
         cooldown: tuple[int, float] = (COOLDOWN_RATE, COOLDOWN_SECONDS),
         retry_delays: Sequence[float] = RETRY_DELAYS,
         edit_gap: float = EDIT_GAP_SECONDS,
+        voice_client_class: type[discord.VoiceProtocol] = discord.VoiceClient,
     ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -189,6 +191,7 @@ class MassageBot(commands.AutoShardedBot):
         self._timer_wake = asyncio.Event()
         self._wakers: list[asyncio.Event] = []  # other loops woken with the timer
         self.session_messages = SessionMessages(self, retry_delays, edit_gap)
+        self.voice_guides = VoiceGuides(self, voice_client_class)
         self._direct_messages = Pacer(DIRECT_MESSAGES_PER_SECOND)
         self._pace_requests(Window(REQUESTS_PER_SECOND))
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
@@ -235,6 +238,7 @@ class MassageBot(commands.AutoShardedBot):
         restored = await self.engine.restore()
         restore_seconds = time.monotonic() - restoring
         await self.session_messages.start()
+        await self.voice_guides.start()
         await self.store.listen_for_reloads(self._reload_announced)
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         for extension in EXTENSIONS:
@@ -274,6 +278,7 @@ class MassageBot(commands.AutoShardedBot):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.voice_guides.close()  # before discord.py leaves the voice channels
         await super().close()
         await self.session_messages.close()
         self._pictures.shutdown(wait=False, cancel_futures=True)
@@ -287,6 +292,12 @@ class MassageBot(commands.AutoShardedBot):
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent, /) -> None:
         """A session's message deleted by someone is posted again."""
         await self.session_messages.on_message_deleted(payload.message_id)
+
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState, /
+    ) -> None:
+        """Someone (or the bot) joined, left or moved between voice channels."""
+        await self.voice_guides.on_voice_state_update(member, before, after)
 
     # The session timer ------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ CUE_WORDS: dict[CueKind, str] = {
     "ten_seconds": "Ten seconds, then the next step.",
 }
 SHORTEST_CUED_STEP = 40  # seconds: a shorter step gets no cues, just its announcement
+TIME_UP = "Time is up for the last step. Press Next or Stop to finish."
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,23 @@ def cues(view: SessionView, now: float) -> list[Cue]:
         return []
     planned = [Cue(view.due_at - seconds / 2, "halfway"), Cue(view.due_at - 10, "ten_seconds")]
     return [cue for cue in planned if cue.at > now]
+
+
+def due_cue(planned: list[Cue], view: SessionView, now: float) -> tuple[Cue | None, list[Cue]]:
+    """The cue to say at `now`, and the `planned` cues still to come.
+
+    Of the cues due only the latest is said (the clock may have passed several at once),
+    and none once the step's time is up or while paused: the next step speaks instead.
+    """
+    due = [cue for cue in planned if cue.at <= now]
+    later = [cue for cue in planned if cue.at > now]
+    running = view.state == "running" and view.due_at is not None and now < view.due_at
+    return (due[-1] if due and running else None), later
+
+
+def pressure_advice(more: bool, advice: str) -> str:
+    """The receiver's request and the step's advice for the giver, to be said aloud."""
+    return f"{'More' if more else 'Less'} pressure, please. {advice}"
 
 
 def farewell(summary: Summary) -> str:

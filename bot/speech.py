@@ -53,16 +53,20 @@ def chime() -> bytes:
 
 
 def speak(text: str, voice: str = "en") -> bytes:
-    """`text` read aloud by espeak-ng, as 48 kHz stereo PCM."""
+    """`text` read aloud by espeak-ng, as 48 kHz stereo PCM (`SpeechUnavailable` when it
+    cannot be)."""
     program = shutil.which("espeak-ng")
     if program is None:
         raise SpeechUnavailable("espeak-ng is not installed (Debian: apt install espeak-ng)")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "speech.wav"
-        done = subprocess.run(
-            [program, "-v", voice, "-s", str(WORDS_PER_MINUTE), "-w", str(path), "--stdin"],
-            input=text.encode("utf-8"), capture_output=True, timeout=60, check=False,
-        )  # fmt: skip
+        try:
+            done = subprocess.run(
+                [program, "-v", voice, "-s", str(WORDS_PER_MINUTE), "-w", str(path), "--stdin"],
+                input=text.encode("utf-8"), capture_output=True, timeout=60, check=False,
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise SpeechUnavailable(f"espeak-ng could not speak: {error}") from error
         if done.returncode != 0 or not path.exists():
             reason = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
             raise SpeechUnavailable(f"espeak-ng could not speak: {reason}")

@@ -165,7 +165,8 @@ def _membership_note(update: Update) -> str:
 
 
 async def _send_advice(interaction: discord.Interaction, update: Update, *, more: bool) -> None:
-    """The receiver's request reaches the giver, the one mention the bot makes on purpose."""
+    """The receiver's request reaches the giver, the one mention the bot makes on purpose,
+    and is said aloud when the session is spoken in a voice channel."""
     assert update.session is not None and update.reply is not None
     embed = render.advice_embed(update.reply, more)
     user_id = str(interaction.user.id)
@@ -183,6 +184,7 @@ async def _send_advice(interaction: discord.Interaction, update: Update, *, more
             users=[discord.Object(int(giver)) for giver in givers]
         ),
     )
+    client_of(interaction).voice_guides.advise(update.session.id, update.reply.text, more=more)
 
 
 def session_buttons(view: SessionView) -> discord.ui.View:

@@ -18,6 +18,7 @@ from cogs.autocomplete import choices
 from cogs.classes import ClassCommands
 from cogs.controls import answer_buttons
 from cogs.habits import HabitCommands
+from cogs.voice import channel_of
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ class Massage(
         routine="Which routine",
         partner="Who receives the massage (they can ask for more or less pressure)",
         group="A group session that others in the channel can join",
+        voice="Speak the steps aloud in the voice or stage channel you are in",
     )
     async def start(
         self,
@@ -143,8 +145,11 @@ class Massage(
         routine: str,
         partner: discord.User | None = None,
         group: bool = False,
+        voice: bool = False,
     ) -> None:
         problem = await self._start_problem(interaction, partner, group)
+        if problem is None and voice:
+            problem = self.bot.voice_guides.refusal(channel_of(interaction.user))
         if problem is not None:
             await interaction.response.send_message(problem, ephemeral=True)
             return
@@ -162,12 +167,17 @@ class Massage(
             return
         if partner is None:
             await self.bot.session_messages.post(interaction, update)
-            return
-        invitation = INVITATION.format(partner=partner.mention, giver=interaction.user.display_name)
-        await self.bot.session_messages.post(
-            interaction, update, content=invitation,
-            allowed_mentions=discord.AllowedMentions(users=[partner]),  # asked, not yet in
-        )  # fmt: skip
+        else:
+            invitation = INVITATION.format(
+                partner=partner.mention, giver=interaction.user.display_name
+            )
+            await self.bot.session_messages.post(
+                interaction, update, content=invitation,
+                allowed_mentions=discord.AllowedMentions(users=[partner]),  # asked, not yet in
+            )  # fmt: skip
+        if voice:
+            assert update.session is not None
+            await self.bot.voice_guides.guide_aloud(interaction, update.session.id)
 
     async def _start_problem(
         self, interaction: discord.Interaction, partner: discord.User | None, group: bool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -54,4 +55,14 @@ async def test_each_text_is_made_once_off_the_event_loop(
 def test_without_espeak_the_reason_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(SpeechUnavailable, match="apt install espeak-ng"):
+        speak("hello")
+
+
+def test_espeak_timing_out_is_unavailable_speech(monkeypatch: pytest.MonkeyPatch) -> None:
+    def hanging(*args: object, **kwargs: object) -> None:
+        raise subprocess.TimeoutExpired("espeak-ng", 60)
+
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/espeak-ng")
+    monkeypatch.setattr(subprocess, "run", hanging)
+    with pytest.raises(SpeechUnavailable, match="could not speak"):
         speak("hello")

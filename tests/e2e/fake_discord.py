@@ -30,7 +30,8 @@ Guilds may have voice and stage channels (``add_guild(..., voice_channels=[...])
 ``add_channel``): users ``join_voice`` and ``leave_voice``, and the bot's own Voice State
 Updates (gateway op 4, kept in ``voice_requests``) are answered as Discord does, up to the
 VOICE_SERVER_UPDATE that starts a voice connection (no voice server listens: pass
-``channel.connect`` a ``VoiceProtocol`` of the test's). Guild scheduled events are served as on
+``channel.connect`` a ``VoiceProtocol`` of the test's); on a stage the bot steps up to speak
+or asks to (``PATCH /guilds/{id}/voice-states/@me``). Guild scheduled events are served as on
 Discord (create, list, edit, start, end, cancel, delete, interested users), moderators make and
 delete them (``create_scheduled_event``, ``delete_scheduled_event``) and users
 ``mark_interested``. Gateway events reach the bot only as its intents allow. Direct messages to
@@ -140,6 +141,8 @@ ATTACH_FILES = discord.Permissions(attach_files=True).value
 READ_MESSAGE_HISTORY = discord.Permissions(read_message_history=True).value
 MANAGE_MESSAGES = discord.Permissions(manage_messages=True).value
 CONNECT = discord.Permissions(connect=True).value
+MUTE_MEMBERS = discord.Permissions(mute_members=True).value
+REQUEST_TO_SPEAK = discord.Permissions(request_to_speak=True).value
 CREATE_EVENTS = discord.Permissions(create_events=True).value
 MANAGE_EVENTS = discord.Permissions(manage_events=True).value
 STAGE_MODERATOR = discord.Permissions(manage_channels=True, mute_members=True,
@@ -411,6 +414,8 @@ class VoiceState:
     self_deaf: bool = False
     suppress: bool = False
     """In a stage channel: in the audience (everyone joins a stage suppressed)."""
+    request_to_speak_timestamp: str | None = None
+    """In a stage's audience: when they asked to speak (None: they have not)."""
 
     def payload(self, *, connected: bool = True) -> Json:
         """The VOICE_STATE_UPDATE payload; ``connected=False`` for the user leaving."""
@@ -422,7 +427,8 @@ class VoiceState:
             "user_id": str(self.user.id), "session_id": self.session_id,
             "deaf": False, "mute": False, "self_deaf": self.self_deaf,
             "self_mute": self.self_mute, "self_video": False, "self_stream": False,
-            "suppress": self.suppress, "request_to_speak_timestamp": None,
+            "suppress": self.suppress,
+            "request_to_speak_timestamp": self.request_to_speak_timestamp,
         }
         if self.user.id in guild.members:
             data["member"] = guild.members[self.user.id].payload()
@@ -1976,6 +1982,7 @@ class FakeDiscord:
         state.channel, state.session_id = channel, session.session_id
         state.self_mute, state.self_deaf = request.self_mute, request.self_deaf
         state.suppress = channel.type == GUILD_STAGE_VOICE
+        state.request_to_speak_timestamp = None
         guild.voice_states[self.bot.id] = state
         request.answered = True
         await self._tell(guild, GUILD_VOICE_STATES, "VOICE_STATE_UPDATE", state.payload())
@@ -2466,6 +2473,32 @@ class FakeDiscord:
         await self._tell(event.guild, GUILD_SCHEDULED_EVENTS, "GUILD_SCHEDULED_EVENT_UPDATE",
                          event.payload())
         return _json(event.payload())
+
+    @_route("PATCH", "/guilds/{guild_id}/voice-states/@me")
+    async def _edit_my_voice_state(self, call: Call, guild_id: str) -> web.Response:
+        """The bot on a stage: steps up to speak (``suppress`` false: Mute Members there, as a
+        stage moderator), back to the audience, or asks to speak (Request to Speak). As on
+        Discord, only in the stage channel it is in; the bot then gets VOICE_STATE_UPDATE."""
+        guild = self._guild(guild_id)
+        body: Json = call.json or {}
+        state = guild.voice_states.get(self.bot.id)
+        channel_id = body.get("channel_id")
+        if state is None or (channel_id is not None and _snowflake(str(channel_id)) !=
+                             state.channel.id):
+            raise _Refused(404, 10065, "Unknown Voice State", record=False)
+        if state.channel.type != GUILD_STAGE_VOICE:
+            raise _Refused(400, 50024, "Cannot execute action on this channel type")
+        allowed = guild.member(self.bot).permissions_in(state.channel)
+        if body.get("suppress") is False and not allowed & MUTE_MEMBERS:
+            raise _Refused(403, 50013, "Missing Permissions", record=False)
+        if body.get("request_to_speak_timestamp") and not allowed & REQUEST_TO_SPEAK:
+            raise _Refused(403, 50013, "Missing Permissions", record=False)
+        if "suppress" in body:
+            state.suppress = bool(body["suppress"])
+        if "request_to_speak_timestamp" in body:
+            state.request_to_speak_timestamp = body["request_to_speak_timestamp"]
+        await self._tell(guild, GUILD_VOICE_STATES, "VOICE_STATE_UPDATE", state.payload())
+        return _json(None)
 
     @_route("DELETE", "/guilds/{guild_id}/scheduled-events/{event_id}")
     async def _delete_event(self, call: Call, guild_id: str, event_id: str) -> web.Response:

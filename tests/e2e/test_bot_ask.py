@@ -29,7 +29,7 @@ async def test_login_registers_the_massage_group(fake: FakeDiscord, bot: Massage
     assert {name for name, o in options.items() if o["type"] == 1} == SUBCOMMANDS
     assert {name for name, o in options.items() if o["type"] == 2} == SUBCOMMAND_GROUPS
     assert len(options) == len(SUBCOMMANDS) + len(SUBCOMMAND_GROUPS)
-    routine, partner, group = options["start"]["options"]
+    routine, partner, group, voice = options["start"]["options"]
     assert (routine["name"], routine["type"], routine["required"], routine["autocomplete"]) == (
         "routine",
         3,
@@ -42,6 +42,7 @@ async def test_login_registers_the_massage_group(fake: FakeDiscord, bot: Massage
         False,
     )
     assert (group["name"], group["type"]) == ("group", 5)
+    assert (voice["name"], voice["type"], voice.get("required", False)) == ("voice", 5, False)
     assert options["ask"]["options"][0]["name"] == "question"
     assert options["muscle"]["options"][0]["autocomplete"]
     admin = commands["massage-admin"]

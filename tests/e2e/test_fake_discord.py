@@ -1301,6 +1301,41 @@ async def test_the_bot_joins_and_leaves_voice_through_its_gateway(fake: FakeDisc
         await voice.until(lambda: voice.states[-1]["channel_id"] is None, 2.0)
 
 
+async def test_on_a_stage_the_bot_steps_up_or_asks_to_speak(fake: FakeDiscord) -> None:
+    studio = fake.add_guild("Studio", owner=fake.user("dana"), voice_channels=["Room"],
+                            stage_channels=["Stage"])
+    room, stage = studio.channel("Room"), studio.channel("Stage")
+    bot = bare_bot()
+    async with fake.run(bot):
+        guild = bot.get_guild(studio.id)
+        assert guild is not None
+        voice_room, voice_stage = guild.get_channel(room.id), guild.get_channel(stage.id)
+        assert isinstance(voice_room, discord.VoiceChannel)
+        assert isinstance(voice_stage, discord.StageChannel)
+        voice = await voice_stage.connect(cls=RecordingVoice)
+        assert studio.voice_states[fake.bot.id].suppress  # everyone joins the audience
+        for forbidden in (guild.me.edit(suppress=False), guild.me.request_to_speak()):
+            with pytest.raises(discord.Forbidden):  # no Mute Members, no Request to Speak
+                await forbidden
+        await fake.set_permissions(stage, fake.bot,
+                                   allow=fake_discord.REQUEST_TO_SPEAK)
+        await guild.me.request_to_speak()
+        await voice.until(lambda: voice.states[-1]["request_to_speak_timestamp"], 2.0)
+        await fake.set_permissions(stage, fake.bot, allow=fake_discord.MUTE_MEMBERS)
+        await guild.me.edit(suppress=False)  # a stage moderator makes itself a speaker
+        await voice.until(lambda: voice.states[-1]["suppress"] is False, 2.0)
+        assert voice.states[-1]["request_to_speak_timestamp"] is None
+        assert guild.me.voice is not None and not guild.me.voice.suppress
+        await voice.disconnect(force=False)
+
+        voice = await voice_room.connect(cls=RecordingVoice)
+        with pytest.raises(discord.HTTPException) as refused:  # no stage to step up on
+            await guild.me.edit(suppress=False)
+        assert refused.value.code == 50024
+    assert [r.code for r in fake.refusals] == [50024]
+    fake.refusals.clear()
+
+
 # --- direct messages in bulk, and Discord's global rate limit ---------------------------------
 
 
