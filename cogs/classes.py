@@ -21,6 +21,7 @@ from bot.sessions import Update
 from bot.store import ScheduledClass, StoreError
 from cogs import render
 from cogs.autocomplete import choices
+from cogs.voice import VocalChannel, VoiceError
 
 if TYPE_CHECKING:
     from bot.client import MassageBot
@@ -31,7 +32,6 @@ CLASS_POLL_SECONDS = 20.0  # looked for at least this often (and whenever the cl
 MENTIONED_AT_MOST = 90  # Discord takes at most 100 users in allowed_mentions
 INTERESTED_PAGE = 100
 DISCORD_TROUBLE = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
-VocalChannel = discord.VoiceChannel | discord.StageChannel
 
 
 def describe_class(scheduled: ScheduledClass, title: str) -> str:
@@ -332,6 +332,24 @@ class ClassCommands:
             text += f" and {len(people) - len(mentioned)} more who are interested"
         pinged = discord.AllowedMentions(users=[discord.Object(u) for u in mentioned])
         await self._say(channel, text, pinged)
+        if scheduled.voice_channel_id is not None:
+            await self._speak_class(channel, opening.update.session.id, scheduled.voice_channel_id)
+
+    async def _speak_class(
+        self, channel: discord.PartialMessageable, session_id: str, voice_channel_id: str
+    ) -> None:
+        """Speak a class's session in its voice channel, saying in its text channel when
+        that cannot be done."""
+        vocal = self.bot.get_channel(int(voice_channel_id))
+        if not isinstance(vocal, VocalChannel):
+            note: str | None = "Its voice channel is gone, so this class goes on in text only."
+        else:
+            try:
+                note = await self.bot.voice_guides.guide(session_id, vocal)
+            except VoiceError as error:
+                note = str(error)
+        if note is not None:
+            await self._say(channel, note)
 
     async def _interested(self, guild_id: int, event_id: str) -> list[int]:
         """The ids of the people interested in an event, oldest id first. Paged by hand:

@@ -13,6 +13,7 @@ import pytest
 
 from bot.classes import CLASS_PARTICIPANT_LIMIT
 from bot.client import MassageBot
+from bot.guide import announcement
 from cogs.live import EDIT_GAP_SECONDS
 from cogs.render import PEOPLE_SHOWN
 from tests.conftest import FakeClock
@@ -23,11 +24,14 @@ from tests.e2e.fake_discord import (
     EVENT_COMPLETED,
     EVENT_SCHEDULED,
     EXTERNAL,
+    GUILD_VOICE,
+    VOICE,
     FakeDiscord,
     Message,
     ScheduledEvent,
 )
 from tests.e2e.massage_world import ephemeral_text, press, settled, slash, text_of
+from tests.e2e.recording_voice import RecordingVoice
 
 HOUR = 3600.0
 
@@ -247,3 +251,31 @@ async def test_a_class_of_many_shows_a_count_not_a_list(
         assert people["value"].count("<@") == 1 + PEOPLE_SHOWN and len(people["value"]) <= 1024
     (told,) = posts_in(fake, "general", "is starting now")
     assert told.content.count("<@") == 1 + len(members)  # the host, then everyone interested
+
+
+async def test_a_class_with_a_voice_channel_is_spoken_there(
+    fake: FakeDiscord, make_bot: Any, clock: FakeClock
+) -> None:
+    room = fake.add_channel(fake.guild("Wellness"), "Quiet room", type=GUILD_VOICE)
+    bot = make_bot(voice_client_class=RecordingVoice)
+    async with fake.run(bot):
+        starts = minute_of(clock() + HOUR)
+        made = await schedule(fake, "dana", starts, voice=room)
+        assert f"spoken in <#{room.id}>" in made
+        event = the_event(fake)
+        assert (event.entity_type, event.channel) == (VOICE, room)
+        clock.now = starts + 5
+        bot.wake_timer()
+        joined = await fake.wait_for_voice_request()
+        assert joined.channel_id == room.id and not joined.leaving
+        guild = bot.get_guild(fake.guild("Wellness").id)
+        assert guild is not None
+        await until(lambda: isinstance(guild.voice_client, RecordingVoice), "the bot in voice")
+        voice = guild.voice_client
+        assert isinstance(voice, RecordingVoice)
+        (session,) = bot.engine.active_sessions()
+        step_1 = await bot.voice_guides.speech.audio(announcement(session))
+        pieces = await voice.pieces_done(2)
+        assert pieces[1].same_audio(step_1)  # after the chime, the first step's words
+        assert bot.store is not None
+        assert await bot.store.voice_guides() == {session.id: str(room.id)}
