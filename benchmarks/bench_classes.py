@@ -22,16 +22,20 @@ import argparse
 import asyncio
 import gc
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.bench_discord import memory_mb, percentile, record_acknowledgements, start_bot
+from benchmarks.bench_discord import (
+    memory_mb,
+    percentile,
+    record_acknowledgements,
+    start_bot,
+    stop_bot,
+)
 from bot.store import Reminder, ScheduledClass, Store
 from tests.e2e.fake_discord import Call, FakeDiscord, Interaction, Message, User
 
@@ -140,11 +144,7 @@ async def benchmark(args: argparse.Namespace) -> int:
         await asyncio.sleep(2.0)
         _, peak = memory_mb(process.pid)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_bot(process)
         await fake.stop()
 
     reminder_delays = [c.received - reminders_due_monotonic for c in dm_calls(fake)

@@ -182,6 +182,15 @@ async def start_bot(fake: FakeDiscord, db_path: Path, log_path: Path) -> subproc
     return process
 
 
+def stop_bot(process: subprocess.Popen[bytes]) -> None:
+    """Stop the bot as Ctrl-C would, killing it if it has not stopped within 20 s."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)]
@@ -210,11 +219,7 @@ async def benchmark(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - began
         rss, peak = memory_mb(process.pid)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_bot(process)
         await fake.stop()
 
     errors = results.errors + [str(r) for r in fake.refusals] + [str(c) for c in fake.unhandled]
