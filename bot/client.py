@@ -27,7 +27,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.assistant import Assistant
-from bot.config import DEFAULT_RETENTION_DAYS, BotConfig
+from bot.config import DAY_SECONDS, DEFAULT_RETENTION_DAYS, BotConfig
 from bot.habits import Habits
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from bot.pictures import picture_for_step
@@ -45,7 +45,6 @@ TIMER_MAX_SLEEP = 300.0  # look again at least this often, in case the wall cloc
 TIMER_RETRY_SECONDS = 5.0
 APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment."
 COOLDOWN_RATE, COOLDOWN_SECONDS = 10, 10.0  # actions per user
-DAY_SECONDS = 86_400.0
 RETENTION_EVERY_SECONDS = DAY_SECONDS
 DIRECT_MESSAGES_PER_SECOND = 22  # a first DM is two requests; Discord allows 50 a second
 REQUESTS_PER_SECOND = 45  # Discord's global limit is 50 (interaction responses are exempt)

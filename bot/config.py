@@ -1,4 +1,5 @@
-"""Settings for `massage-bot run`: the environment first, then a `.env` file."""
+"""Settings for `massage-bot run` (and the console's retention): the environment first, then
+a `.env` file."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 DEFAULT_RETENTION_DAYS = 90
 RETENTION_VARIABLE = "MASSAGE_BOT_RETENTION_DAYS"
+DAY_SECONDS = 86_400.0
 
 
 class ConfigError(Exception):
@@ -53,7 +55,7 @@ def load_config(
     shard_count: int | None = None,
     shard_ids: tuple[int, ...] | None = None,
 ) -> BotConfig:
-    settings = {**read_env_file(env_file), **(os.environ if environ is None else environ)}
+    settings = settings_from(environ, env_file)
     token = settings.get("DISCORD_TOKEN", "").strip()
     if not token:
         raise ConfigError("DISCORD_TOKEN is not set (in the environment or in .env)")
@@ -66,9 +68,6 @@ def load_config(
         raise ConfigError("DISCORD_API_BASE must be an http(s) URL, e.g. http://proxy:8080/api/v10")
     if gateway_url and not gateway_url.startswith(("ws://", "wss://")):
         raise ConfigError("DISCORD_GATEWAY_URL must be a ws(s) URL, e.g. ws://proxy:8080/gateway")
-    retention = settings.get(RETENTION_VARIABLE, "").strip() or str(DEFAULT_RETENTION_DAYS)
-    if not retention.isdigit() or int(retention) < 1:
-        raise ConfigError(f"{RETENTION_VARIABLE} must be a whole number of days, 1 or more")
     count = 1 if shard_count is None else shard_count
     if count < 1:
         raise ConfigError("--shard-count must be 1 or more")
@@ -81,5 +80,18 @@ def load_config(
         gateway_url=gateway_url,
         shard_count=count,
         shard_ids=shard_ids,
-        retention_days=int(retention),
+        retention_days=retention_days(settings),
     )
+
+
+def retention_days(settings: Mapping[str, str]) -> int:
+    """How many days ended sessions and unanswered questions are kept (default 90)."""
+    retention = settings.get(RETENTION_VARIABLE, "").strip() or str(DEFAULT_RETENTION_DAYS)
+    if not retention.isdigit() or int(retention) < 1:
+        raise ConfigError(f"{RETENTION_VARIABLE} must be a whole number of days, 1 or more")
+    return int(retention)
+
+
+def settings_from(environ: Mapping[str, str] | None, env_file: Path) -> dict[str, str]:
+    """The settings: `env_file`'s, overridden by the environment's."""
+    return {**read_env_file(env_file), **(os.environ if environ is None else environ)}

@@ -11,7 +11,8 @@ commands come from a pipe, the end of the input lets the running session play to
 end, so ``echo "start upper-back" | massage-bot console`` walks through a whole routine.
 
 ``MASSAGE_BOT_TIME_SCALE=N`` runs the console's clock N times faster than real time, for
-tests and demonstrations (``600`` plays a ten-minute routine in a second).
+tests and demonstrations (``600`` plays a ten-minute routine in a second). As it starts,
+the console removes what ended longer ago than ``MASSAGE_BOT_RETENTION_DAYS``, as the bot does.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from bot.assistant import Assistant
+from bot.config import DAY_SECONDS, ConfigError, retention_days, settings_from
 from bot.habits import REMINDER_TEXT, Habits, YourStats, describe
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from bot.pictures import picture_for_step
@@ -460,8 +463,12 @@ def _print(text: str) -> None:
     print(text, flush=True)
 
 
-async def _main(db_path: str | None, knowledge: KnowledgeBase, clock: ScaledClock) -> None:
+async def _main(
+    db_path: str | None, knowledge: KnowledgeBase, clock: ScaledClock, retention: int
+) -> None:
     async with await Store.open(db_path) as store:
+        with contextlib.suppress(StoreError):  # a full disk: pruned another time
+            await store.prune(time.time() - retention * DAY_SECONDS)  # the real clock's days
         assistant = Assistant(knowledge)
         engine = SessionEngine(knowledge, store, assistant, clock, clock_scale=clock.scale)
         console = Console(engine, _print, scale=clock.scale)
@@ -477,8 +484,9 @@ def run_console(db_path: str | None, knowledge_dir: str | None) -> int:
     """``massage-bot console``: 0 when done, 1 with a one-line reason when it cannot start."""
     try:
         clock = clock_from_environment()
+        retention = retention_days(settings_from(None, Path(".env")))
         knowledge = load_knowledge(knowledge_dir)
-    except ValueError as error:
+    except (ValueError, ConfigError) as error:
         print(f"massage-bot: {error}", file=sys.stderr)
         return 1
     except KnowledgeError as error:
@@ -486,7 +494,7 @@ def run_console(db_path: str | None, knowledge_dir: str | None) -> int:
             print(problem, file=sys.stderr)
         return 1
     try:
-        asyncio.run(_main(db_path, knowledge, clock))
+        asyncio.run(_main(db_path, knowledge, clock, retention))
     except StoreError as error:
         print(f"massage-bot: {error}", file=sys.stderr)
         return 1

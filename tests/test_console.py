@@ -33,11 +33,10 @@ from bot.knowledge import KnowledgeBase
 from bot.reply import Reply, clock_text
 from bot.sessions import SessionEngine
 from bot.store import Store, StoreError
+from tests.conftest import FakeAsker, FakeClock
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-
-    from conftest import FakeAsker, FakeClock
 
 STEP = 150.0
 REPO = Path(__file__).resolve().parents[1]
@@ -393,13 +392,16 @@ def test_a_paused_session_keeps_its_time_through_a_kill(
     assert code == 0 and "Session stopped: 0 of 4 steps" in output
 
 
-def run_console_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+def run_console_cli(
+    *arguments: str, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", "console", *arguments],
         input="",
         capture_output=True,
         text=True,
         cwd=REPO,
+        env=environment,
         timeout=30,
     )
 
@@ -432,15 +434,8 @@ def test_an_invalid_knowledge_directory_or_time_scale_is_reported(
     (tmp_path / "empty").mkdir()
     result = run_console_cli("--db", str(tmp_path / "s.db"), "--knowledge", str(tmp_path / "empty"))
     assert result.returncode == 1 and "no knowledge files found" in result.stderr
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "console", "--knowledge", str(knowledge_dir)],
-        input="",
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "MASSAGE_BOT_TIME_SCALE": "fast"},
-        timeout=30,
-    )
+    fast = {**os.environ, "MASSAGE_BOT_TIME_SCALE": "fast"}
+    result = run_console_cli("--knowledge", str(knowledge_dir), environment=fast)
     assert result.returncode == 1
     assert (
         result.stderr
@@ -528,3 +523,32 @@ async def test_stats_and_weekly_reminders_in_the_console(
     assert "Mondays at 20:00 (UTC)" in screen.take()
     await console.handle(f"remind cancel {reminder.id}")
     assert screen.take() == "Reminder cancelled."
+
+
+async def test_the_console_removes_sessions_ended_longer_ago_than_the_retention(
+    kb: KnowledgeBase, knowledge_dir: Path, db_path: Path, asker: FakeAsker
+) -> None:
+    day = 86_400.0
+    async with await Store.open(db_path) as store:
+        for days_ago in (40, 10):
+            clock = FakeClock(time.time() - days_ago * day)
+            console = Console(SessionEngine(kb, store, asker, clock), Screen())
+            await console.handle("start tiny")
+            clock.advance(300)
+            await console.handle("stop")
+        assert (await store.row_counts())["sessions"] == 2
+
+    keep_30_days = {**os.environ, "MASSAGE_BOT_RETENTION_DAYS": "30"}
+    result = run_console_cli("--db", str(db_path), "--knowledge", str(knowledge_dir),
+                             environment=keep_30_days)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    async with await Store.open(db_path) as store:
+        (kept,) = await store.session_records(since=0.0)
+        assert time.time() - kept.started_at < 11 * day
+
+    soon = {**os.environ, "MASSAGE_BOT_RETENTION_DAYS": "soon"}
+    wrong = run_console_cli("--db", str(db_path), "--knowledge", str(knowledge_dir),
+                            environment=soon)  # fmt: skip
+    assert (wrong.returncode, wrong.stderr) == (
+        1, "massage-bot: MASSAGE_BOT_RETENTION_DAYS must be a whole number of days, 1 or more\n"
+    )  # fmt: skip
