@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.knowledge import Entry, KnowledgeBase, Muscle
+from bot.knowledge import Entry, KnowledgeBase, Muscle, Safety
 from bot.matcher import Match, Matcher, Reading, asking_sentences, words_of
 from bot.reply import (
     MAX_QUESTION_CHARS,
     Reply,
+    ReplyKind,
     StepContext,
     Suggestion,
     clock_text,
@@ -93,14 +94,17 @@ class Assistant:
             too_long = question_problem(question) or ""
             return Reply(question[:MAX_QUESTION_CHARS], "fallback", too_long)
         question = question.strip()
-        red_flag = self.red_flags.check(question)  # the whole message: a red flag may come last
-        if red_flag:
+        safety = self.red_flags.check(question)  # the whole message: a red flag may come last
+        if red_flag := safety.raised:
             return Reply(question, "safety", red_flag.text, red_flag.id, red_flag.title, 100.0)
         reading = self.matcher.read(question)
-        matches = self.matcher.rank(reading)
+        denied = safety.ruled_out  # "I'm not pregnant": never answered with that red flag
+        matches = [m for m in self.matcher.rank(reading) if m.entry_id not in denied]
         threshold, long = self._threshold(reading)
+        if matches and self._is_red_flag(self.kb.entries[matches[0].entry_id]):
+            threshold = max(threshold, self.settings.answer_threshold)  # it stops a session
         sure = bool(matches) and matches[0].score >= threshold
-        each = self._each_question(reading, sure)
+        each = [m for m in self._each_question(reading, sure) if m.entry_id not in denied]
         if not sure and not each:
             return self._unsure(question, matches, threshold, long=long)
         if each and (not sure or len(each) > 1):  # several questions: the first asked leads
@@ -117,7 +121,12 @@ class Assistant:
             return Reply(question, "clarify", text, score=best.score, suggestions=suggestions)
         also = tuple(self._suggestion(m) for m in each if m.entry_id != best.entry_id)
         also = also[: self.settings.max_suggestions]
-        return Reply(question, "answer", entry.text, entry.id, entry.title, best.score, also)
+        kind: ReplyKind = "safety" if self._is_red_flag(entry) else "answer"
+        return Reply(question, kind, entry.text, entry.id, entry.title, best.score, also)
+
+    @staticmethod
+    def _is_red_flag(entry: Entry) -> bool:
+        return isinstance(entry, Safety) and entry.red_flag
 
     def _threshold(self, reading: Reading) -> tuple[float, bool]:
         """The score an answer needs for this message, and whether the message is long."""

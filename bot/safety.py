@@ -71,6 +71,15 @@ class _Trigger:
         )
 
 
+@dataclass(frozen=True)
+class SafetyCheck:
+    """What a message says of the red flags: the one it raises, and those it names only to
+    deny or set aside ("I'm not pregnant", "the surgery of my car")."""
+
+    raised: Safety | None
+    ruled_out: frozenset[str] = frozenset()
+
+
 class RedFlags:
     """Finds the red-flag entry a message raises, if any.
 
@@ -111,7 +120,7 @@ class RedFlags:
         stems = tuple(self._normaliser.stems(words))
         return _Phrase(stems, negative=any(stem in self._negations for stem in stems))
 
-    def check(self, message: str) -> Safety | None:
+    def check(self, message: str) -> SafetyCheck:
         positions: Positions = defaultdict(list)
         negated: set[int] = set()
         sentences: list[range] = []
@@ -128,13 +137,16 @@ class RedFlags:
             key=lambda found: found[0],
         )
         excused: dict[str, set[int]] = {}
+        ruled_out: set[str] = set()
         for _, trigger in candidates:
             entry_id = trigger.entry.id
             if entry_id not in excused:
                 excused[entry_id] = self._excused(entry_id, positions, sentences)
             if trigger.fires(positions, negated, excused[entry_id]):
-                return trigger.entry
-        return None
+                return SafetyCheck(trigger.entry)
+            if trigger.fires(positions, set(), set()):
+                ruled_out.add(entry_id)
+        return SafetyCheck(None, frozenset(ruled_out))
 
     def _excused(self, entry_id: str, positions: Positions, sentences: list[range]) -> set[int]:
         """The positions of the sentences that hold one of the entry's `unless` words."""

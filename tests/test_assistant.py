@@ -370,3 +370,29 @@ def test_a_long_post_under_the_threshold_is_asked_back_when_one_entry_leads(
     assert [s.id for s in reply.suggestions] == [ranked[0].entry_id]
     short = Assistant(assistant.kb, MatchSettings(answer_threshold=101, ask_back_band=200.0))
     assert short.ask("rhomboids?").kind == "fallback"  # a short question is never guessed
+
+
+def test_a_red_flag_entry_answered_by_resemblance_is_a_safety_reply(
+    assistant: Assistant,
+) -> None:
+    question = "She is 20 weeks along and her lower back aches, can I massage her lying face down?"
+    assert assistant.red_flags.check(question).raised is None  # no trigger: found by matching
+    reply = assistant.ask(question)
+    assert (reply.kind, reply.id) == ("safety", "pregnancy")
+
+
+def test_a_red_flag_named_only_to_deny_it_is_never_the_answer(assistant: Assistant) -> None:
+    question = "im not pregnant lol, just want a lower back rub from my husband, how does he start"
+    check = assistant.red_flags.check(question)
+    assert check.raised is None and check.ruled_out == {"pregnancy"}
+    reply = assistant.ask(question)
+    assert reply.kind == "answer" and reply.id == "lower-back"
+
+
+def test_a_red_flag_needs_a_short_questions_score_when_only_resembled(
+    assistant: Assistant,
+) -> None:
+    # a long message's lower threshold would let "surgery" alone raise the recent-injury flag
+    question = "the surgery of my car cost a fortune so he is stressed, can i rub his shoulders"
+    reply = assistant.ask(question)
+    assert reply.kind != "safety" and reply.score < assistant.settings.answer_threshold
