@@ -30,8 +30,26 @@ log = logging.getLogger(__name__)
 
 CLASS_POLL_SECONDS = 20.0  # looked for at least this often (and whenever the clock is woken)
 MENTIONED_AT_MOST = 90  # Discord takes at most 100 users in allowed_mentions
+MESSAGE_CHARS = 2000
 INTERESTED_PAGE = 100
 DISCORD_TROUBLE = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
+
+
+def with_mentions(text: str, people: list[int]) -> tuple[str, list[int]]:
+    """`text` followed by a mention of each of `people` that fits in one message (at most
+    MENTIONED_AT_MOST), then "and N more"; the text, and who it mentions."""
+    mentioned: list[int] = []
+    for person in people[:MENTIONED_AT_MOST]:
+        mention = f" <@{person}>" if mentioned else f"\n<@{person}>"
+        rest = len(people) - len(mentioned) - 1
+        more = f" and {rest} more who are interested" if rest else ""
+        if len(text) + len(mention) + len(more) > MESSAGE_CHARS:
+            break
+        text += mention
+        mentioned.append(person)
+    if len(people) > len(mentioned):
+        text += f" and {len(people) - len(mentioned)} more who are interested"
+    return text, mentioned
 
 
 def describe_class(scheduled: ScheduledClass, title: str) -> str:
@@ -325,11 +343,7 @@ class ClassCommands:
             + f", led by <@{scheduled.host_id}>. Press Join on the session message to take part."
         )
         people = [u for u in interested if str(u) != scheduled.host_id]
-        mentioned = people[:MENTIONED_AT_MOST]
-        if mentioned:
-            text += "\n" + " ".join(f"<@{u}>" for u in mentioned)
-        if len(people) > len(mentioned):
-            text += f" and {len(people) - len(mentioned)} more who are interested"
+        text, mentioned = with_mentions(text, people)
         pinged = discord.AllowedMentions(users=[discord.Object(u) for u in mentioned])
         await self._say(channel, text, pinged)
         if scheduled.voice_channel_id is not None:

@@ -253,6 +253,33 @@ async def test_a_class_of_many_shows_a_count_not_a_list(
     assert told.content.count("<@") == 1 + len(members)  # the host, then everyone interested
 
 
+async def test_a_hundred_interested_are_told_in_one_message_that_fits(
+    fake: FakeDiscord, bot: MassageBot, clock: FakeClock
+) -> None:
+    wellness = fake.guild("Wellness")
+    members = [fake.add_user(f"member{n}") for n in range(100)]
+    for member in members:
+        fake.add_member(wellness, member)
+    starts = minute_of(clock() + HOUR)
+    await schedule(fake, "dana", starts)
+    for member in members:
+        await fake.mark_interested(the_event(fake), member)
+    start = len(fake.calls)
+    clock.now = starts + 1
+    bot.wake_timer()
+    told = await fake.wait_for_call(
+        "POST", r"/channels/\d+/messages", since=start,
+        where=lambda c: "is starting now" in (c.json.get("content") or ""),
+    )  # fmt: skip
+    content = told.json["content"]
+    mentioned = set(map(int, told.json["allowed_mentions"]["users"]))
+    assert len(content) <= 2000 and len(str(members[0].id)) >= 18  # real-size ids
+    assert 50 < len(mentioned) < len(members) and mentioned <= {m.id for m in members}
+    assert all(f"<@{person}>" in content for person in mentioned)
+    assert content.endswith(f" and {len(members) - len(mentioned)} more who are interested")
+    assert fake.refusals == []
+
+
 async def test_a_class_with_a_voice_channel_is_spoken_there(
     fake: FakeDiscord, make_bot: Any, clock: FakeClock
 ) -> None:
