@@ -268,6 +268,8 @@ class ClassCommands:
                 await event.end()
             elif how == "cancel" and event.status is discord.EventStatus.scheduled:
                 await event.cancel()
+            elif how == "cancel" and event.status is discord.EventStatus.active:
+                await event.end()  # started by Discord at its time: it cannot be cancelled
         except discord.NotFound:
             log.info("the event %s of a class is gone already", event_id)
         except (*DISCORD_TROUBLE, LookupError) as error:
@@ -293,6 +295,32 @@ class ClassCommands:
             if found is not None:
                 await self.bot.engine.store.move_class(found.id, after.start_time.timestamp())
 
+    async def _catch_up_with_events(self) -> None:
+        """Classes whose events were deleted, cancelled or ended in the server while the bot
+        was away are cancelled; those whose events moved, move (the servers' events come
+        with them from the gateway)."""
+        store = self.bot.engine.store
+        try:
+            scheduled = await store.classes(shards=self.bot.owned_shards)
+        except StoreError as error:
+            log.warning("could not look for classes whose events changed: %s", error)
+            return
+        for found in scheduled:
+            guild = self.bot.get_guild(int(found.server_id))
+            if found.event_id is None or guild is None:
+                continue  # a server the bot has left: its class is missed when due
+            event = guild.get_scheduled_event(int(found.event_id))
+            try:
+                if event is None or event.status in (
+                    discord.EventStatus.cancelled, discord.EventStatus.completed
+                ):
+                    if await self._classes().cancel_for_event(found.event_id) is not None:
+                        log.info("class %s cancelled: its event went while I was away", found.id)
+                elif abs(event.start_time.timestamp() - found.starts_at) >= 1:
+                    await store.move_class(found.id, event.start_time.timestamp())
+            except StoreError as error:
+                log.warning("could not catch class %s up with its event: %s", found.id, error)
+
     # Opening classes on time ------------------------------------------------------------
 
     def start_classes(self) -> None:
@@ -308,6 +336,7 @@ class ClassCommands:
     async def open_classes(self) -> None:
         await self.bot.wait_until_ready()  # the servers are known: their events can be found
         woken = self.bot.waker()
+        await self._catch_up_with_events()
         while True:
             try:
                 openings = await self._classes().open_due(self.bot.owned_shards)

@@ -219,6 +219,40 @@ async def test_classes_due_while_the_bot_was_down(
     assert sorted(e.status for e in events) == [EVENT_ACTIVE, EVENT_CANCELED]
 
 
+async def test_events_changed_while_the_bot_was_down(
+    fake: FakeDiscord, make_bot: Any, clock: FakeClock
+) -> None:
+    wellness = fake.guild("Wellness")
+    soon = minute_of(clock() + HOUR)
+    first, second = make_bot(), make_bot()
+    async with fake.run(first):
+        for channel in ("general", "sessions"):
+            await schedule(fake, "dana", soon, channel=wellness.channel(channel))
+        await schedule(fake, "dana", soon + 60, channel=wellness.channel("general"))
+        assert first.store is not None
+        deleted, moved, started = sorted(await first.store.classes(), key=lambda c: c.starts_at)
+    events = {e.id: e for e in fake.scheduled_events(wellness)}
+    await fake.delete_scheduled_event(int(deleted.event_id or 0))
+    later = dt.datetime.fromtimestamp(soon + 2 * HOUR, dt.UTC)
+    await fake.update_scheduled_event(int(moved.event_id or 0), start=later,
+                                      end=later + dt.timedelta(hours=1))  # fmt: skip
+    await fake.update_scheduled_event(int(started.event_id or 0), status=EVENT_ACTIVE)
+    clock.now = soon + 60 + 26 * 60  # the one Discord started is missed
+
+    async with fake.run(second):
+        assert second.store is not None
+        await until(lambda: posts_in(fake, "general", "did not start"), "the missed one said")
+        await settled(fake, second)
+        states = {c.id: (c.state, c.starts_at) for c in await second.store.classes(
+            states=("scheduled", "cancelled", "missed", "started"))}  # fmt: skip
+    assert states[deleted.id][0] == "cancelled"
+    assert states[moved.id] == ("scheduled", later.timestamp())
+    assert states[started.id][0] == "missed"
+    assert events[int(started.event_id or 0)].status == EVENT_COMPLETED  # ended, not left live
+    assert posts_in(fake, "general", "is starting now") == []
+    assert len(posts_in(fake, "general", "did not start")) == 1  # the deleted one says nothing
+
+
 async def test_a_class_of_many_shows_a_count_not_a_list(
     fake: FakeDiscord, make_bot: Any, clock: FakeClock
 ) -> None:
