@@ -33,7 +33,7 @@ from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from bot.pictures import picture_for_step
 from bot.sessions import Clock, SessionEngine, Update
 from bot.shards import Shards
-from bot.store import Store, StoreError
+from bot.store import ScheduledClass, Store, StoreError
 from cogs.controls import DYNAMIC_ITEMS
 from cogs.live import EDIT_GAP_SECONDS, RETRY_DELAYS, SessionMessages
 from cogs.voice import VoiceGuides
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 EXTENSIONS = ("cogs.massage", "cogs.admin")
 TIMER_MAX_SLEEP = 300.0  # look again at least this often, in case the wall clock jumped
 TIMER_RETRY_SECONDS = 5.0
+RELOAD_NOTICE, FORGET_NOTICE = "reload", "forget"  # what processes tell each other
 APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment."
 COOLDOWN_RATE, COOLDOWN_SECONDS = 10, 10.0  # actions per user
 RETENTION_EVERY_SECONDS = DAY_SECONDS
@@ -238,7 +239,7 @@ class MassageBot(commands.AutoShardedBot):
         restore_seconds = time.monotonic() - restoring
         await self.session_messages.start()
         await self.voice_guides.start()
-        await self.store.listen_for_reloads(self._reload_announced)
+        await self.store.listen(self._heard)
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -423,20 +424,41 @@ class MassageBot(commands.AutoShardedBot):
         """
         knowledge = await self._reload_here()
         assert self.store is not None
-        await self.store.announce_reload()
+        await self.store.announce(RELOAD_NOTICE)
         return knowledge
 
-    def _reload_announced(self) -> None:
-        """Another process reloaded its knowledge: reload ours too (logged if it fails)."""
+    def _heard(self, notice: str) -> None:
+        """Another process reloaded its knowledge (reload ours too, logged if it fails), or
+        forgot someone (take them out of our sessions too)."""
+        what, _, user_id = notice.partition(" ")
+        if what == RELOAD_NOTICE:
+            self.in_background(self._reload_as_told())
+        elif what == FORGET_NOTICE and user_id:
+            self.in_background(self._forget_as_told(user_id))
 
-        async def reload() -> None:
-            try:
-                await self._reload_here()
-            except KnowledgeError as error:
-                log.error("kept the current knowledge: %d problem(s) in the files (%s)",
-                          len(error.problems), error.problems[0])  # fmt: skip
+    async def _reload_as_told(self) -> None:
+        try:
+            await self._reload_here()
+        except KnowledgeError as error:
+            log.error("kept the current knowledge: %d problem(s) in the files (%s)",
+                      len(error.problems), error.problems[0])  # fmt: skip
 
-        self.in_background(reload())
+    async def _forget_as_told(self, user_id: str) -> None:
+        try:
+            await self.engine.forget_person(user_id)
+        except StoreError as error:
+            log.error("could not forget someone as another process asked: %s", error)
+
+    async def forget_person(self, user_id: str) -> list[ScheduledClass]:
+        """`/massage forget-me`: forget `user_id` here and in the store, then tell the other
+        processes (which run sessions they may be in); the classes they were to host, now
+        cancelled (their Discord events are for the caller)."""
+        cancelled = await self.engine.forget_person(user_id)
+        try:
+            await self.engine.store.announce(f"{FORGET_NOTICE} {user_id}")
+        except StoreError as error:
+            log.error("could not tell the other processes to forget someone: %s", error)
+        return cancelled
 
     def in_background(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` as a task kept until it is done."""

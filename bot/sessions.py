@@ -28,7 +28,7 @@ from bot.reply import Reply, StepContext
 from bot.shards import Shards
 
 if TYPE_CHECKING:
-    from bot.store import Store
+    from bot.store import ScheduledClass, Store
 
 log = logging.getLogger(__name__)
 
@@ -788,14 +788,19 @@ class SessionEngine:
             kind: UpdateKind = "left" if session.active else "ended"
             return await self._commit(kind, session, user_id, now, participants=True)
 
-    async def forget_person(self, user_id: str) -> None:
-        """Take `user_id` out of every running session, then delete what the store keeps
-        about them (sessions they were in keep only an anonymous participant)."""
+    async def forget_person(self, user_id: str) -> list[ScheduledClass]:
+        """Take `user_id` out of every session this engine runs (declining an invitation to
+        one), then delete what the store keeps about them (see `Store.forget_person`); the
+        classes they were to host, now cancelled."""
         held = [s for (_, user), s in self._member_sessions.items() if user == user_id]
         for session_id in held:
             with contextlib.suppress(SessionError):  # it ended meanwhile
                 await self.leave(session_id, user_id)
-        await self._store.forget_person(user_id)
+        asked = [s.id for s in self._sessions.values() if s.invited == user_id]
+        for session_id in asked:
+            with contextlib.suppress(SessionError):
+                await self.answer_invitation(session_id, user_id, accept=False)
+        return await self._store.forget_person(user_id)
 
     async def hand_control(self, session_id: str, by_user: str, to_user: str) -> Update:
         """The host lets `to_user` move the session as well."""

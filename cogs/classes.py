@@ -35,6 +35,27 @@ INTERESTED_PAGE = 100
 DISCORD_TROUBLE = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 
 
+async def end_class_event(bot: MassageBot, guild_id: int, event_id: str, how: str) -> None:
+    """Start, end or cancel (`how`) a class's Discord event; logged if it cannot be."""
+    try:
+        guild = bot.get_guild(guild_id)
+        if guild is None:
+            raise LookupError(f"the server {guild_id} is not in my cache")
+        event = await guild.fetch_scheduled_event(int(event_id))
+        if how == "start" and event.status is discord.EventStatus.scheduled:
+            await event.start()
+        elif how == "end" and event.status is discord.EventStatus.active:
+            await event.end()
+        elif how == "cancel" and event.status is discord.EventStatus.scheduled:
+            await event.cancel()
+        elif how == "cancel" and event.status is discord.EventStatus.active:
+            await event.end()  # started by Discord at its time: it cannot be cancelled
+    except discord.NotFound:
+        log.info("the event %s of a class is gone already", event_id)
+    except (*DISCORD_TROUBLE, LookupError) as error:
+        log.warning("could not %s the event %s of a class: %s", how, event_id, error)
+
+
 def with_mentions(text: str, people: list[int]) -> tuple[str, list[int]]:
     """`text` followed by a mention of each of `people` that fits in one message (at most
     MENTIONED_AT_MOST), then "and N more"; the text, and who it mentions."""
@@ -137,7 +158,7 @@ class ClassCommands:
                 event_id=str(event.id), voice_channel_id=str(voice.id) if voice else None,
             )  # fmt: skip
         except StoreError:
-            await self._end_event(guild.id, str(event.id), "cancel")
+            await end_class_event(self.bot, guild.id, str(event.id), "cancel")
             raise
         await interaction.followup.send(
             f"Class scheduled: {describe_class(scheduled, self._title(routine))}. Members can "
@@ -234,7 +255,7 @@ class ClassCommands:
             ephemeral=True,
         )
         if cancelled.event_id is not None:
-            await self._end_event(guild.id, cancelled.event_id, "cancel")
+            await end_class_event(self.bot, guild.id, cancelled.event_id, "cancel")
 
     @class_cancel.autocomplete("scheduled")
     async def _class_ids(
@@ -254,26 +275,6 @@ class ClassCommands:
         return found[:25]
 
     # Discord's events ----------------------------------------------------------------------
-
-    async def _end_event(self, guild_id: int, event_id: str, how: str) -> None:
-        """Start, end or cancel (`how`) a class's Discord event; logged if it cannot be."""
-        try:
-            guild = self.bot.get_guild(guild_id)
-            if guild is None:
-                raise LookupError(f"the server {guild_id} is not in my cache")
-            event = await guild.fetch_scheduled_event(int(event_id))
-            if how == "start" and event.status is discord.EventStatus.scheduled:
-                await event.start()
-            elif how == "end" and event.status is discord.EventStatus.active:
-                await event.end()
-            elif how == "cancel" and event.status is discord.EventStatus.scheduled:
-                await event.cancel()
-            elif how == "cancel" and event.status is discord.EventStatus.active:
-                await event.end()  # started by Discord at its time: it cannot be cancelled
-        except discord.NotFound:
-            log.info("the event %s of a class is gone already", event_id)
-        except (*DISCORD_TROUBLE, LookupError) as error:
-            log.warning("could not %s the event %s of a class: %s", how, event_id, error)
 
     @commands.Cog.listener()
     async def on_scheduled_event_delete(self, event: discord.ScheduledEvent) -> None:
@@ -353,9 +354,10 @@ class ClassCommands:
         scheduled = opening.scheduled
         title = self._title(scheduled.routine_id)
         channel = self.bot.get_partial_messageable(int(scheduled.channel_id))
+        server_id = int(scheduled.server_id)
         if opening.update is None:
             if scheduled.event_id is not None:
-                await self._end_event(int(scheduled.server_id), scheduled.event_id, "cancel")
+                await end_class_event(self.bot, server_id, scheduled.event_id, "cancel")
             planned = f"<t:{int(scheduled.starts_at)}:t>"
             await self._say(
                 channel, f"The {title} class planned for {planned} did not start: {opening.problem}"
@@ -363,7 +365,7 @@ class ClassCommands:
             return
         interested: list[int] = []
         if scheduled.event_id is not None:
-            await self._end_event(int(scheduled.server_id), scheduled.event_id, "start")
+            await end_class_event(self.bot, server_id, scheduled.event_id, "start")
             interested = await self._interested(int(scheduled.server_id), scheduled.event_id)
         late = opening.late_minutes
         text = (
@@ -439,4 +441,4 @@ class ClassCommands:
             log.warning("could not look for the class of session %s: %s", session_id, error)
             return
         if found is not None and found.event_id is not None:
-            await self._end_event(int(found.server_id), found.event_id, "end")
+            await end_class_event(self.bot, int(found.server_id), found.event_id, "end")

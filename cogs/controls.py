@@ -17,6 +17,7 @@ import discord
 from bot.reply import Reply
 from bot.sessions import SessionEngine, SessionError, SessionView, Update
 from cogs import render
+from cogs.classes import end_class_event
 
 if TYPE_CHECKING:
     from bot.client import MassageBot
@@ -340,11 +341,18 @@ class ForgetButton(
                 "That button is someone else's.", ephemeral=True
             )
             return
-        await bot.engine.forget_person(self.user_id)
+        cancelled = await bot.forget_person(self.user_id)
+        hosting = {0: "", 1: " The class you were to host is cancelled."}.get(
+            len(cancelled), f" The {len(cancelled)} classes you were to host are cancelled."
+        )
         await interaction.response.edit_message(
-            content="Done: I have forgotten you. Past sessions keep only an anonymous place.",
+            content="Done: I have forgotten you. Past sessions keep only an anonymous place."
+            + hosting,
             view=None,
         )
+        for scheduled in cancelled:
+            if scheduled.event_id is not None:
+                await end_class_event(bot, int(scheduled.server_id), scheduled.event_id, "cancel")
 
 
 DYNAMIC_ITEMS = (SessionButton, AnswerButton, MoreButton, ForgetButton)

@@ -3,13 +3,15 @@ backends (an SQLite file and a real PostgreSQL)."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from bot.knowledge import KnowledgeBase
 from bot.sessions import SessionEngine
 from bot.shards import Shards
 from bot.store import Reminder, ScheduledClass, Store
-from bot.store.base import ANONYMOUS
+from bot.store.base import ANONYMOUS, TABLES
 
 
 def a_class(class_id: str = "c1", starts_at: float = 5_000.0, **fields: object) -> ScheduledClass:
@@ -147,3 +149,46 @@ async def test_the_new_tables_are_copied_and_old_classes_pruned(
         assert (await target.get_preferences("ann")).step_alerts
     await store.prune(before=2_000.0)
     assert [c.id for c in await store.classes(states=("scheduled", "started"))] == ["soon"]
+
+
+async def every_cell(store: Store) -> list[str]:
+    """Every value in every table of the store, as text."""
+    cells = []
+    for table, columns in TABLES.items():
+        for row in await store._rows(f"SELECT {columns} FROM {table}"):
+            cells += [str(value) for value in row]
+    return cells
+
+
+async def test_forgetting_someone_leaves_no_trace_of_them(
+    store: Store, engine_on: SessionEngine, clock
+) -> None:
+    ann = "123456789012345678"
+    group = await engine_on.start("ch1", "dana", "tiny", group=True, server_id="g1")
+    await engine_on.join(group.session.id, ann)
+    await engine_on.leave(group.session.id, ann)  # only the session's events name her now
+    asked = await engine_on.start("ch2", "bob", "tiny")
+    await engine_on.invite(asked.session.id, "bob", ann)  # she has not answered yet
+    await store.add_class(a_class("coming", clock() + 3_600, host_id=ann))
+    await store.add_class(a_class("held", clock() - 3_600, host_id=ann, state="started"))
+    await store.add_reminder(a_reminder(user_id=ann))
+
+    mine = await store.personal_data(ann)
+    assert {s["id"] for s in mine["sessions"]} == {group.session.id, asked.session.id}
+    assert {e["what"] for e in mine["session_events"]} >= {"joined", "left", "invited"}
+    assert {c["id"] for c in mine["classes_hosted"]} == {"coming", "held"}
+
+    cancelled = await engine_on.forget_person(ann)
+    assert [c.id for c in cancelled] == ["coming"]
+    assert (await store.class_by_id("coming")).state == "cancelled"
+    await engine_on.next_step(asked.session.id, "bob")  # the host goes on: she is not written back
+    cells = await every_cell(store)
+    assert not any(ann in cell for cell in cells)
+    anonymous = {cell for cell in cells if cell.startswith(ANONYMOUS)}
+    assert anonymous and not any(hashlib.sha256(ann.encode()).hexdigest()[:10] in a
+                                 for a in anonymous)  # fmt: skip
+    assert engine_on.get(asked.session.id).invited is None  # type: ignore[union-attr]
+    assert await store.personal_data(ann) == {
+        "user_id": ann, "preferences": mine["preferences"] | {"step_alerts": False},
+        "sessions": [], "session_events": [], "reminders": [], "classes_hosted": [],
+    }  # fmt: skip

@@ -10,9 +10,9 @@ recorded in the database.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
+import secrets
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -318,12 +318,13 @@ class Store(ABC):
         one line if they are lost before); `ShardsTaken` when another process holds one."""
 
     @abstractmethod
-    async def announce_reload(self) -> None:
-        """Tell the other processes on this store to reload their knowledge."""
+    async def announce(self, notice: str) -> None:
+        """Tell the other processes on this store something (a knowledge reload, someone
+        forgotten: one line of text)."""
 
     @abstractmethod
-    async def listen_for_reloads(self, reload: Callable[[], None]) -> None:
-        """Call `reload()` when another process announces a reload."""
+    async def listen(self, heard: Callable[[str], None]) -> None:
+        """Call `heard(notice)` for each notice another process announces."""
 
     # Sessions -----------------------------------------------------------------------
 
@@ -830,8 +831,15 @@ class Store(ABC):
         preferences = await self.get_preferences(user_id)
         sessions = await self._rows(
             "SELECT s.id, s.routine_id, s.state, s.started_at, s.ended_at, s.steps_done, "
-            "p.role, s.server_id FROM sessions s JOIN session_participants p "
-            "ON p.session_id = s.id WHERE p.user_id = ? ORDER BY s.started_at",
+            "p.role, s.server_id FROM sessions s LEFT JOIN session_participants p "
+            "ON p.session_id = s.id AND p.user_id = ? WHERE p.user_id IS NOT NULL "
+            "OR s.host_id = ? OR s.invited_id = ? OR s.id IN "
+            "(SELECT session_id FROM session_events WHERE user_id = ?) ORDER BY s.started_at",
+            (user_id, user_id, user_id, user_id),
+        )
+        events = await self._rows(
+            "SELECT session_id, at, kind, step_index FROM session_events WHERE user_id = ? "
+            "ORDER BY at, session_id, seq",
             (user_id,),
         )
         hosted = await self._rows(
@@ -849,6 +857,10 @@ class Store(ABC):
                 "step_alerts": preferences.step_alerts,
             },
             "sessions": [dict(zip(session_fields, row, strict=True)) for row in sessions],
+            "session_events": [
+                dict(zip(("session_id", "at", "what", "step_index"), row, strict=True))
+                for row in events
+            ],
             "reminders": [
                 {"id": r.id, "weekday": r.weekday, "at": r.at_time, "zone": r.zone,
                  "server_id": r.server_id, "channel_id": r.channel_id, "next_at": r.next_at}
@@ -860,23 +872,31 @@ class Store(ABC):
             ],
         }
 
-    async def forget_person(self, user_id: str) -> None:
-        """Delete what is kept about one person; in the sessions they were in, they become
-        an anonymous participant (so the others' sessions still add up)."""
+    async def forget_person(self, user_id: str) -> list[ScheduledClass]:
+        """Delete what is kept about one person: the classes they were to host are cancelled
+        (returned, for their Discord events), and in past sessions and classes they become
+        an anonymous participant or host (so the others' sessions still add up), under a
+        name drawn at random, which leads back to nobody."""
+        anonymous = f"{ANONYMOUS}-{secrets.token_hex(5)}"
+        hosting = await self._rows(
+            f"SELECT {_CLASS_COLUMNS} FROM classes WHERE host_id = ? AND state = 'scheduled'",
+            (user_id,),
+        )
         await self._transaction(
             [
                 ("DELETE FROM user_preferences WHERE user_id = ?", (user_id,)),
                 ("DELETE FROM reminders WHERE user_id = ?", (user_id,)),
                 ("UPDATE session_participants SET user_id = ? WHERE user_id = ?",
-                 (f"{ANONYMOUS}-{_short_hash(user_id)}", user_id)),
+                 (anonymous, user_id)),
                 ("UPDATE session_events SET user_id = NULL WHERE user_id = ?", (user_id,)),
-                ("UPDATE sessions SET host_id = ? WHERE host_id = ?",
-                 (f"{ANONYMOUS}-{_short_hash(user_id)}", user_id)),
+                ("UPDATE sessions SET host_id = ? WHERE host_id = ?", (anonymous, user_id)),
                 ("UPDATE sessions SET invited_id = NULL WHERE invited_id = ?", (user_id,)),
-                ("UPDATE classes SET host_id = ? WHERE host_id = ?",
-                 (f"{ANONYMOUS}-{_short_hash(user_id)}", user_id)),
+                ("UPDATE classes SET state = 'cancelled' WHERE host_id = ? "
+                 "AND state = 'scheduled'", (user_id,)),
+                ("UPDATE classes SET host_id = ? WHERE host_id = ?", (anonymous, user_id)),
             ]
         )  # fmt: skip
+        return [_class_from_row(row) for row in hosting]
 
     async def _changed(self, sql: str, parameters: tuple[Any, ...]) -> bool:
         """Run one UPDATE or DELETE in a transaction; whether it changed a row."""
@@ -1008,7 +1028,4 @@ def _reminder_row(reminder: Reminder) -> tuple[Any, ...]:
         reminder.at_time, reminder.zone, reminder.next_at, reminder.created_at,
     )  # fmt: skip
 
-
-def _short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
 

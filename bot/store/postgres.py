@@ -10,7 +10,8 @@ so that no two processes run one shard and no process starts with another shard 
 while others run. PostgreSQL drops a connection's locks when it ends, so a process that
 dies (even by SIGKILL) frees its shards at once for a replacement. A process that loses
 this connection loses its shards, and is told (`on_lost`) so it can stop. The same
-connection LISTENs for knowledge reloads announced by the other processes.
+connection LISTENs for the notices of the other processes (knowledge reloads, people
+forgotten).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 POOL_SIZE = 10  # connections per process
 CONNECT_SECONDS = 10.0
 HEARTBEAT_SECONDS = 5.0  # how often the lease connection is checked
-RELOAD_CHANNEL = "massage_bot_reload"
+NOTICE_CHANNEL = "massage_bot_notice"
 # advisory lock keys (two int4: a namespace, then a number): "mb" and what is locked
 _MIGRATING, _STARTING, _SHARD, _SHARD_COUNT = 0x6D620000, 0x6D620001, 0x6D620002, 0x6D620003
 _ADVISORY = (
@@ -228,20 +229,22 @@ class PostgresStore(Store):
         if on_lost is not None:
             on_lost(f"lost the connection to {self.name} that holds this process's shards: {why}")
 
-    async def announce_reload(self) -> None:
+    async def announce(self, notice: str) -> None:
+        payload = f"{self._token} {notice}"
         try:
-            await self._pool.execute("SELECT pg_notify($1, $2)", RELOAD_CHANNEL, self._token)
+            await self._pool.execute("SELECT pg_notify($1, $2)", NOTICE_CHANNEL, payload)
         except AsyncpgError as error:
             raise StoreError(_explain(self.name, error)) from None
 
-    async def listen_for_reloads(self, reload: Callable[[], None]) -> None:
-        def heard(_: object, __: int, ___: str, sender: str) -> None:
+    async def listen(self, heard: Callable[[str], None]) -> None:
+        def received(_: object, __: int, ___: str, payload: str) -> None:
+            sender, _space, notice = payload.partition(" ")
             if sender != self._token:
-                reload()
+                heard(notice)
 
         own = await self._own_connection()
         try:
-            await own.add_listener(RELOAD_CHANNEL, heard)
+            await own.add_listener(NOTICE_CHANNEL, received)
         except AsyncpgError as error:
             raise StoreError(_explain(self.name, error)) from None
 

@@ -97,10 +97,10 @@ class SQLiteStore(Store):
     ) -> None:
         """Nothing to take: the file is this process's alone while it is open."""
 
-    async def announce_reload(self) -> None:
+    async def announce(self, notice: str) -> None:
         """Nobody to tell: no other process uses the file."""
 
-    async def listen_for_reloads(self, reload: Callable[[], None]) -> None:
+    async def listen(self, heard: Callable[[str], None]) -> None:
         """Nobody to hear from: no other process uses the file."""
 
     async def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Sequence[Any]]:

@@ -1,7 +1,8 @@
 """Several bot processes (`python -m bot run`, each on its own shards) over one PostgreSQL
 database, through the fake Discord: each serves only its own servers, a held shard is
 refused, a replacement for a killed process takes its sessions over at the right step and
-time, a new shard count keeps every session and setting, and a reload reaches them all."""
+time, a new shard count keeps every session and setting, and a reload or a forget-me
+reaches them all."""
 
 from __future__ import annotations
 
@@ -179,6 +180,37 @@ async def test_a_reload_on_one_process_reloads_them_all(
         after = await slash(fake, alice, south.channel("general"), "massage", "ask",
                             question=question)  # fmt: skip
         assert after.original is not None and "Foot rub" in text_of(after.original)
+
+
+async def test_forget_me_on_one_process_reaches_the_sessions_of_the_others(
+    fake: FakeDiscord, postgres_url: str, bot_knowledge: Path, tmp_path: Path
+) -> None:
+    north, south = add_guild_at(fake, "North", 0), add_guild_at(fake, "South", 1)
+    alice, bob = fake.user("alice"), fake.user("bob")
+    processes = processes_for(fake, postgres_url, bot_knowledge, tmp_path, 2)
+    with stopping(processes):
+        await start_all(processes)
+        group = await slash(fake, bob, south.channel("general"), "massage", "start",
+                            routine="tiny", group=True)  # fmt: skip
+        assert group.original is not None
+        await press(fake, alice, group.original, "Join")
+        asked = await slash(fake, alice, north.channel("general"), "massage", "forget-me")
+        assert asked.original is not None
+        await press(fake, alice, asked.original, "Forget me")  # served by the other process
+        assert "forgotten you" in text_of(asked.original)
+        for _ in range(200):  # the process running the session hears of it
+            if f"<@{alice.id}>" not in text_of(group.original):
+                break
+            await asyncio.sleep(0.05)
+        assert "1 of 10 in the group" in text_of(group.original)
+        await press(fake, bob, group.original, "Next")  # and saves the session again
+        connection = await asyncpg.connect(postgres_url)
+        try:
+            for table in ("sessions", "session_participants", "session_events"):
+                rows = await connection.fetch(f"SELECT * FROM {table}")
+                assert rows and not any(str(alice.id) in str(v) for r in rows for v in r.values())
+        finally:
+            await connection.close()
 
 
 async def test_a_process_that_loses_its_leases_stops(
