@@ -169,6 +169,21 @@ async def test_cancelling_a_class_cancels_its_event(
     assert "No classes scheduled" in ephemeral_text(listed)
 
 
+async def test_a_host_who_is_forgotten_has_their_classes_cancelled(
+    fake: FakeDiscord, bot: MassageBot, clock: FakeClock
+) -> None:
+    dana, general = fake.user("dana"), fake.guild("Wellness").channel("general")
+    await schedule(fake, "dana", minute_of(clock() + HOUR))
+    event = the_event(fake)
+    asked = await slash(fake, dana, general, "massage", "forget-me")
+    assert asked.original is not None
+    await press(fake, dana, asked.original, "Forget me")
+    assert "The class you were to host is cancelled" in text_of(asked.original)
+    await until(lambda: event.status == EVENT_CANCELED, "the event cancelled")
+    listed = await slash(fake, dana, general, "massage", "class", "list")
+    assert "No classes scheduled" in ephemeral_text(listed)
+
+
 async def test_an_event_deleted_or_moved_in_the_server(
     fake: FakeDiscord, bot: MassageBot, clock: FakeClock
 ) -> None:
