@@ -21,8 +21,17 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 DAY = 86_400
 
 
+ECHO_CHARS = 40
+
+
 class ReminderError(ValueError):
     """A reminder that cannot be set as typed; the message says how to write it."""
+
+
+def echo(typed: str) -> str:
+    """What someone typed, quoted and cut short, for an error that must not grow with it."""
+    text = typed.strip()
+    return repr(text if len(text) <= ECHO_CHARS else text[: ECHO_CHARS - 1] + "…")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +51,7 @@ def parse_weekly(weekday: str, at: str, zone: str) -> WeeklyTime:
     day = weekday.strip().lower()
     matches = [n for n, name in enumerate(WEEKDAYS) if len(day) >= 2 and name.startswith(day)]
     if len(matches) != 1:
-        raise ReminderError(f"{weekday!r} is not a day of the week: say monday ... sunday.")
+        raise ReminderError(f"{echo(weekday)} is not a day of the week: say monday ... sunday.")
     return WeeklyTime(matches[0], parse_time(at), check_zone(zone))
 
 
@@ -65,7 +74,8 @@ def parse_moment(day: str, at: str, zone: str, after: float) -> float:
             date = dt.date.fromisoformat(typed)
         except ValueError:
             raise ReminderError(
-                f"{day!r} is not a day: say today, tomorrow, a weekday or a date like 2026-12-24."
+                f"{echo(day)} is not a day: say today, tomorrow, a weekday or a date like "
+                "2026-12-24."
             ) from None
     return dt.datetime.combine(date, clock, tzinfo=place).timestamp()
 
@@ -79,13 +89,13 @@ def parse_time(text: str) -> dt.time:
     try:
         hour, minute = int(hours), int(minutes or 0)
     except ValueError:
-        raise ReminderError(f"{text!r} is not a time: write it like 20:00 or 8pm.") from None
+        raise ReminderError(f"{echo(text)} is not a time: write it like 20:00 or 8pm.") from None
     if suffix and not 1 <= hour <= 12:
-        raise ReminderError(f"{text!r} is not a time: write it like 20:00 or 8pm.")
+        raise ReminderError(f"{echo(text)} is not a time: write it like 20:00 or 8pm.")
     if suffix:
         hour = hour % 12 + (12 if suffix == "pm" else 0)
     if not (0 <= hour <= 23 and 0 <= minute <= 59):
-        raise ReminderError(f"{text!r} is not a time: write it like 20:00 or 8pm.")
+        raise ReminderError(f"{echo(text)} is not a time: write it like 20:00 or 8pm.")
     return dt.time(hour, minute)
 
 
@@ -95,7 +105,7 @@ def check_zone(name: str) -> str:
     exact = {zone.lower(): zone for zone in zone_names()}.get(typed.lower())
     if exact is None:
         guesses = ", ".join(zone_choices(typed, 3)) or "Europe/London, America/New_York"
-        raise ReminderError(f"{name!r} is not a time zone I know; did you mean {guesses}?")
+        raise ReminderError(f"{echo(name)} is not a time zone I know; did you mean {guesses}?")
     try:
         ZoneInfo(exact)
     except (ZoneInfoNotFoundError, ValueError):

@@ -116,3 +116,18 @@ def test_a_one_off_moment_for_a_class() -> None:
         parse_moment("someday", "18:00", "UTC", tuesday_noon)
     with pytest.raises(ReminderError, match="not a time"):
         parse_moment("today", "noonish", "UTC", tuesday_noon)
+
+
+@given(st.text(min_size=41, max_size=6000))
+@settings(max_examples=50, deadline=None)
+def test_an_error_never_grows_with_what_was_typed(typed: str) -> None:
+    for attempt in (
+        lambda: parse_weekly(typed, "20:00", "UTC"),
+        lambda: parse_weekly("monday", typed, "UTC"),
+        lambda: parse_weekly("monday", "20:00", typed),
+        lambda: parse_moment(typed, "20:00", "UTC", 0.0),
+    ):
+        try:
+            attempt()
+        except ReminderError as error:
+            assert len(str(error)) < 300
