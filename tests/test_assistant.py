@@ -375,10 +375,10 @@ def test_a_long_post_under_the_threshold_is_asked_back_when_one_entry_leads(
 def test_a_red_flag_entry_answered_by_resemblance_is_a_safety_reply(
     assistant: Assistant,
 ) -> None:
-    question = "She is 20 weeks along and her lower back aches, can I massage her lying face down?"
+    question = "My partner has a bad patch of eczema on her back that is cracked and weeping. Can I still massage with oil over it?"  # noqa: E501
     assert assistant.red_flags.check(question).raised is None  # no trigger: found by matching
     reply = assistant.ask(question)
-    assert (reply.kind, reply.id) == ("safety", "pregnancy")
+    assert (reply.kind, reply.id) == ("safety", "skin-problems")
 
 
 def test_a_red_flag_named_only_to_deny_it_is_never_the_answer(assistant: Assistant) -> None:
