@@ -19,8 +19,11 @@ EVAL_FILE = Path(__file__).parent / "eval" / "questions.yaml"
 HOLDOUT_FILE = Path(__file__).parent / "eval" / "holdout.yaml"
 # Written like real posts (stories, typos, two questions at once, off-topic posts that
 # share massage words) from the list of entry titles only, before the knowledge changed
-# for them. The first two were read while tuning; the held-out part never was.
-POSTS_FILES = [Path(__file__).parent / "eval" / name for name in ("posts.yaml", "posts-2.yaml")]
+# for them. The numbered sets were read while tuning; the held-out part never was.
+POSTS_FILES = [
+    Path(__file__).parent / "eval" / name
+    for name in ("posts.yaml", "posts-2.yaml", "posts-3.yaml", "posts-4.yaml")
+]
 POSTS_HOLDOUT_FILE = Path(__file__).parent / "eval" / "posts-holdout.yaml"
 EVAL_FILES = [EVAL_FILE, HOLDOUT_FILE, *POSTS_FILES, POSTS_HOLDOUT_FILE]
 
