@@ -31,12 +31,12 @@ from pathlib import Path
 
 from bot.assistant import Assistant
 from bot.config import DAY_SECONDS, ConfigError, retention_days, settings_from
-from bot.habits import REMINDER_TEXT, Habits, YourStats, describe
+from bot.habits import Habits, YourStats, weekly_time
 from bot.knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from bot.pictures import picture_for_step
 from bot.reply import Reply, clock_text
 from bot.sessions import NoSession, SessionEngine, SessionError, SessionView, Summary, Update
-from bot.store import Store, StoreError
+from bot.store import Reminder, Store, StoreError
 
 CONSOLE_PLACE = "console"
 CONSOLE_USER = "console"
@@ -44,6 +44,9 @@ TIME_SCALE_VARIABLE = "MASSAGE_BOT_TIME_SCALE"
 COUNTDOWN_MARKS = (60, 30, 10)  # seconds left that are announced during a step
 STORE_RETRY_SECONDS = 5.0  # real seconds between tries when the store cannot be written
 WIDTH = 78
+CONSOLE_REMINDER_TEXT = (
+    "Your weekly reminder: time for a massage together. Type start ROUTINE to begin."
+)
 
 HELP = """\
 Commands:
@@ -55,7 +58,7 @@ Commands:
   stop            end the session with a summary
   routines        list the routines
   stats           your sessions, minutes and weekly streak
-  remind DAY TIME ZONE   a weekly reminder here ("remind monday 20:00 Europe/Berlin");
+  remind DAY TIME ZONE   a weekly reminder here ("remind monday 8 pm Europe/Berlin");
                   remind alone lists them, remind cancel ID removes one
   help            this list
   quit            leave (a running session is paused, to resume next time)
@@ -148,6 +151,11 @@ def render_stats(stats: YourStats) -> str:
     return "\n".join(lines)
 
 
+def render_reminder(reminder: Reminder) -> str:
+    """"ab12cd34  Mondays at 20:00 (Europe/Berlin)": a reminder in the console's list."""
+    return f"{reminder.id}  {weekly_time(reminder)}"
+
+
 def render_reply(reply: Reply) -> str:
     """The lead of a reply (`more` shows the rest), and what else the message asked."""
     text = f"Safety first: {reply.lead}" if reply.kind == "safety" else reply.lead
@@ -213,6 +221,7 @@ class Console:
         self._retry_at: float | None = None  # after a failed save, when timers try again
         self._marks_step: tuple[str, int, float | None] | None = None
         self._marks_unsaid: set[int] = set()
+        self._next_reminder_at: float | None = None  # this console's soonest reminder
 
     @property
     def session(self) -> SessionView | None:
@@ -221,6 +230,7 @@ class Console:
     async def welcome(self) -> None:
         """Restore the store's sessions and offer to resume this console's own."""
         await self.engine.restore()
+        await self._plan_next_reminder()
         self.write("massage-bot console. Type help for the commands, or ask a question.")
         view = self.session
         scale = self.engine.other_scale(CONSOLE_PLACE, CONSOLE_USER)
@@ -302,16 +312,27 @@ class Console:
         words = argument.split()
         if not words:
             reminders = await self.habits.store.reminders_of(CONSOLE_USER)
-            listed = "\n".join(f"  {describe(r)}" for r in reminders)
+            listed = "\n".join(f"  {render_reminder(r)}" for r in reminders)
             self.write(listed or "No reminders: remind monday 20:00 Europe/Berlin sets one.")
         elif words[0].lower() == "cancel" and len(words) == 2:
             await self.habits.cancel_reminder(CONSOLE_USER, words[1])
+            await self._plan_next_reminder()
             self.write("Reminder cancelled.")
-        elif len(words) == 3:
-            reminder = await self.habits.add_weekly_reminder(CONSOLE_USER, *words)
-            self.write(f"Reminder set: {describe(reminder)} (shown here while the console runs).")
+        elif len(words) >= 3 and words[0].lower() != "cancel":
+            day, *at, zone = words  # the time may be two words: "8 pm"
+            reminder = await self.habits.add_weekly_reminder(CONSOLE_USER, day, " ".join(at), zone)
+            await self._plan_next_reminder()
+            self.write(
+                f"Reminder set: {weekly_time(reminder)}, shown here while the console runs "
+                f"(remind cancel {reminder.id} removes it)."
+            )
         else:
-            self.write("Write it like: remind monday 20:00 Europe/Berlin")
+            self.write("Write it like: remind monday 20:00 Europe/Berlin, or remind cancel ID")
+
+    async def _plan_next_reminder(self) -> None:
+        """Note when this console's soonest reminder is due, so an idle console wakes for it."""
+        reminders = await self.habits.store.reminders_of(CONSOLE_USER)
+        self._next_reminder_at = min((r.next_at for r in reminders), default=None)
 
     def _session_id(self) -> str:
         view = self.session
@@ -346,8 +367,11 @@ class Console:
         if self._retry_at is not None:
             self._retry_at = None
             self.write("Saving works again.")
-        for _ in await self.habits.due_reminders(user_id=CONSOLE_USER):
-            self.write(f"Reminder: {REMINDER_TEXT}")
+        due = await self.habits.due_reminders(user_id=CONSOLE_USER)
+        for _ in due:
+            self.write(f"Reminder: {CONSOLE_REMINDER_TEXT}")
+        if due:
+            await self._plan_next_reminder()
         for update in updates:
             if update.session is not None and update.session.place == CONSOLE_PLACE:
                 self.show(update)
@@ -361,8 +385,11 @@ class Console:
             self.write(f"  {clock_text(view.seconds_left)} left")
 
     def seconds_to_wait(self, now: float) -> float | None:
-        """Clock seconds until a timer is due or a countdown mark is reached."""
-        moments = [self._retry_at or self.engine.next_deadline()]
+        """Clock seconds until a timer or this console's reminder is due, or a countdown mark
+        is reached; after a failed save, until the next try."""
+        if self._retry_at is not None:
+            return max(self._retry_at - now, 0.0)
+        moments = [self.engine.next_deadline(), self._next_reminder_at]
         view = self.session
         if view is not None and view.state == "running" and view.due_at is not None:
             moments += [view.due_at - mark for mark in self._unsaid_marks(view)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import os
 import queue
 import re
@@ -513,16 +514,63 @@ async def test_stats_and_weekly_reminders_in_the_console(
     await console.handle("remind someday 20:00 UTC")
     assert "not a day of the week" in screen.take()
     await console.handle("remind monday 20:00 UTC")
-    assert screen.take().startswith("Reminder set: `")
     (reminder,) = await store.reminders_of("console")
+    assert screen.take() == (
+        "Reminder set: Mondays at 20:00 (UTC), shown here while the console runs "
+        f"(remind cancel {reminder.id} removes it)."
+    )
     await store.add_reminder(dataclasses.replace(reminder, id="other", user_id="1234"))
     clock.now = reminder.next_at + 1
     await console.on_time()
     assert screen.take().count("Reminder: ") == 1  # its own, not a Discord user's
     await console.handle("remind")
-    assert "Mondays at 20:00 (UTC)" in screen.take()
+    assert screen.take() == f"  {reminder.id}  Mondays at 20:00 (UTC)"  # no Discord markup
     await console.handle(f"remind cancel {reminder.id}")
     assert screen.take() == "Reminder cancelled."
+
+
+async def test_a_reminder_time_may_be_two_words(console: Console, screen: Screen) -> None:
+    await console.handle("remind monday 8 pm Europe/Berlin")
+    assert screen.take().startswith("Reminder set: Mondays at 20:00 (Europe/Berlin)")
+    await console.handle("remind friday 8:30 am UTC")
+    assert screen.take().startswith("Reminder set: Fridays at 08:30 (UTC)")
+    await console.handle("remind monday 8 pm")
+    assert "is not a time zone" in screen.take()
+
+
+async def test_the_wait_ends_when_the_consoles_next_reminder_is_due(
+    console: Console, screen: Screen, clock: FakeClock, store: Store
+) -> None:
+    await console.handle("remind monday 20:00 UTC")
+    await console.handle("remind sunday 20:00 UTC")
+    soonest = min(r.next_at for r in await store.reminders_of("console"))
+    assert console.seconds_to_wait(clock.now) == soonest - clock.now
+    clock.now = soonest
+    await console.on_time()
+    assert screen.lines[-1].startswith("Reminder: ")
+    following = min(r.next_at for r in await store.reminders_of("console"))
+    assert console.seconds_to_wait(clock.now) == following - clock.now > 0
+    for reminder in await store.reminders_of("console"):
+        await console.handle(f"remind cancel {reminder.id}")
+    assert console.seconds_to_wait(clock.now) is None
+
+
+async def test_an_idle_typed_console_shows_a_reminder_on_time(
+    kb: KnowledgeBase, store: Store, asker: FakeAsker, screen: Screen
+) -> None:
+    clock = ScaledClock(scale=600.0)  # a clock minute is a tenth of a real second
+    console = Console(SessionEngine(kb, store, asker, clock), screen, scale=clock.scale)
+    soon = dt.datetime.fromtimestamp(clock() + 120, dt.UTC)  # one to two clock minutes on
+    await console.handle(f"remind {soon:%A} {soon:%H:%M} UTC")
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    serving = asyncio.create_task(serve(console, lines, clock, interactive=True))
+    try:
+        async with asyncio.timeout(5):  # nothing is typed meanwhile
+            while not any(line.startswith("Reminder: ") for line in screen.lines):
+                await asyncio.sleep(0.01)
+    finally:
+        lines.put_nowait(None)
+        await serving
 
 
 async def test_the_console_removes_sessions_ended_longer_ago_than_the_retention(
