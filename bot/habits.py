@@ -4,6 +4,7 @@ own data. Plain data and the store; the Discord cog and the console show it thei
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,6 @@ from bot.stats import WEEK, WEEKS_CHARTED, PersonStats, ServerStats, person_stat
 from bot.store import Reminder, Store, UnansweredQuestion
 
 MAX_REMINDERS = 10  # per person
-STREAK_LOOKBACK_WEEKS = 52  # how far back a streak and the stats are counted
 REMINDER_TEXT = (
     "Your weekly reminder: time for a massage together. Start a guided routine with "
     "`/massage start` (routines: `/massage routines`)."
@@ -107,11 +107,14 @@ class Habits:
     # Stats ---------------------------------------------------------------------------
 
     async def your_stats(self, user_id: str) -> YourStats:
-        now = self.clock()
-        since = now - STREAK_LOOKBACK_WEEKS * WEEK
-        records = await self.store.session_records(since=since, user_id=user_id)
+        """A person's numbers over every session the store still holds. Discord tells no
+        one's time zone, so weeks are counted in the zone of their reminders (the one most
+        of them use), or in UTC when they have none."""
+        records = await self.store.session_records(since=0.0, user_id=user_id)
+        zones = Counter(r.zone for r in await self.store.reminders_of(user_id))
+        zone = zones.most_common(1)[0][0] if zones else "UTC"
         preferences = await self.store.get_preferences(user_id)
-        return YourStats(person_stats(records, now), preferences.usual_pressure)
+        return YourStats(person_stats(records, self.clock(), zone), preferences.usual_pressure)
 
     async def server_report(self, server_id: str) -> ServerReport:
         now = self.clock()

@@ -8,6 +8,7 @@ import io
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw
 
@@ -41,16 +42,17 @@ class ServerStats:
     routines: tuple[tuple[str, int], ...]  # most used first
 
 
-def week_of(moment: float) -> int:
-    """The ISO week a moment falls in, counted from a fixed Monday (UTC)."""
-    day = dt.datetime.fromtimestamp(moment, dt.UTC).date()
+def week_of(moment: float, zone: str = "UTC") -> int:
+    """The ISO week a moment falls in, local time in `zone`, counted from a fixed Monday."""
+    day = dt.datetime.fromtimestamp(moment, ZoneInfo(zone)).date()
     return (day - dt.date(2001, 1, 1)).days // 7  # 2001-01-01 was a Monday
 
 
-def person_stats(records: Sequence[SessionRecord], now: float) -> PersonStats:
-    """What a person's ended sessions add up to."""
-    weeks = Counter(week_of(r.started_at) for r in records)
-    this_week = week_of(now)
+def person_stats(records: Sequence[SessionRecord], now: float, zone: str = "UTC") -> PersonStats:
+    """What a person's ended sessions add up to, their weeks running Monday to Sunday in
+    `zone` (a tz database name)."""
+    weeks = Counter(week_of(r.started_at, zone) for r in records)
+    this_week = week_of(now, zone)
     streak, week = 0, this_week if weeks[this_week] else this_week - 1
     while weeks[week]:
         streak, week = streak + 1, week - 1
@@ -65,7 +67,7 @@ def person_stats(records: Sequence[SessionRecord], now: float) -> PersonStats:
 
 
 def server_stats(records: Sequence[SessionRecord], now: float) -> ServerStats:
-    """What a server's ended sessions add up to, week by week."""
+    """What a server's ended sessions add up to, week by week (weeks in UTC)."""
     this_week = week_of(now)
     charted = range(this_week - WEEKS_CHARTED + 1, this_week + 1)
     sessions = Counter(week_of(r.started_at) for r in records)

@@ -156,6 +156,11 @@ class Admin(
         embed.add_field(name="Sessions", value=str(sum(numbers.weekly_sessions)))
         embed.add_field(name="Sessions this week", value=str(numbers.weekly_sessions[-1]))
         embed.add_field(name="People this week", value=str(numbers.weekly_people[-1]))
+        embed.add_field(
+            name="People per week, oldest first",
+            value=" ".join(str(people) for people in numbers.weekly_people),
+            inline=False,
+        )
         routines = self.bot.knowledge.routines
         used = [
             f"{render.shorten(routines[r].title if r in routines else r, 80)}: {count}"

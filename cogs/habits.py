@@ -58,6 +58,8 @@ class HabitCommands:
         embed.add_field(name="Favourite routine", value=str(numbers.favourite_routine))
         if stats.usual_pressure:
             embed.add_field(name="Usual pressure", value=stats.usual_pressure)
+        kept = self.bot.retention_days
+        embed.set_footer(text=f"Counts every session kept: the last {kept} days.")
         chart = await asyncio.to_thread(
             weekly_chart, numbers.weekly_sessions, "Your sessions per week"
         )

@@ -52,6 +52,22 @@ async def test_reminders_of_servers_go_to_their_shards_and_people_to_shard_0(
     assert [r.user_id for r in shard_0] == ["ann"] and [r.user_id for r in shard_1] == ["dana"]
 
 
+async def test_a_persons_weeks_follow_the_zone_of_their_reminders(
+    store: Store, habits: Habits, kb, asker
+) -> None:
+    los_angeles = ZoneInfo("America/Los_Angeles")
+    sunday_evening = dt.datetime(2026, 3, 29, 20, tzinfo=los_angeles).timestamp()  # Monday UTC
+    habits.clock.now = sunday_evening  # type: ignore[attr-defined]
+    engine = SessionEngine(kb, store, asker, habits.clock)
+    started = await engine.start("c1", "ann", "tiny")
+    habits.clock.now += 200  # type: ignore[attr-defined]
+    await engine.stop(started.session.id, "ann")
+    habits.clock.now += 2 * 86_400  # type: ignore[attr-defined]  # Tuesday
+    assert (await habits.your_stats("ann")).numbers.weekly_sessions[-2:] == (0, 1)  # UTC
+    await habits.add_weekly_reminder("ann", "sun", "19:00", "America/Los_Angeles")
+    assert (await habits.your_stats("ann")).numbers.weekly_sessions[-2:] == (1, 0)
+
+
 async def test_bad_reminders_are_refused_with_a_reason(habits: Habits) -> None:
     with pytest.raises(ReminderError, match="time zone"):
         await habits.add_weekly_reminder("ann", "mon", "20:00", "Mars/Olympus")
@@ -76,7 +92,13 @@ async def test_stats_and_data_come_from_the_sessions(
         1, 1, "lighter",
     )
     assert yours.numbers.favourite_routine == "tiny"
+    habits.clock.now += 60 * 7 * 86_400  # type: ignore[attr-defined]
+    later = await engine.start("c1", "ann", "tiny")
+    habits.clock.now += 300  # type: ignore[attr-defined]
+    await engine.stop(later.session.id, "ann")
+    yours = await habits.your_stats("ann")
+    assert (yours.numbers.sessions, round(yours.numbers.minutes)) == (2, 8)  # all time
     data = await habits.personal_data("ann")
-    assert data["user_id"] == "ann" and len(data["sessions"]) == 1
+    assert data["user_id"] == "ann" and len(data["sessions"]) == 2
     await engine.forget_person("ann")
     assert (await habits.your_stats("ann")).numbers.sessions == 0

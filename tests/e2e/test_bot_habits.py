@@ -40,6 +40,8 @@ async def test_stats_after_a_session(fake: FakeDiscord, bot: MassageBot, clock) 
     assert "Sessions 1" in text and "Minutes 5" in text and "1 week in a row" in text
     assert "Favourite routine tiny" in text
     assert stats.original is not None
+    (embed,) = stats.original.embeds
+    assert embed["footer"]["text"] == "Counts every session kept: the last 90 days."
     chart = [f for f in stats.original.files if f.filename == "weeks.png"]
     assert chart and chart[0].data.startswith(b"\x89PNG")
 
@@ -198,6 +200,7 @@ async def test_a_hosts_server_stats(fake: FakeDiscord, bot: MassageBot, clock) -
     report = await slash(fake, dana, general, "massage-admin", "stats")
     text = ephemeral_text(report)
     assert "Sessions 2" in text and "People this week 2" in text  # not the other server's
+    assert "People per week, oldest first 0 0 0 0 0 0 0 0 0 0 0 2" in text
     assert "Most-used routines Tiny test routine: 2" in text
     assert "**2\N{MULTIPLICATION SIGN}** is reiki real" in text
     assert report.original is not None
