@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from bot.reminders import WEEKDAYS, WeeklyTime, next_occurrence, parse_weekly
+from bot.reminders import WEEKDAYS, WeeklyTime, echo, next_occurrence, parse_weekly
 from bot.sessions import Clock
 from bot.shards import Shards
 from bot.stats import WEEK, WEEKS_CHARTED, PersonStats, ServerStats, person_stats, server_stats
@@ -84,7 +84,7 @@ class Habits:
 
     async def cancel_reminder(self, user_id: str, reminder_id: str) -> None:
         if not await self.store.delete_reminder(reminder_id.strip().lower(), user_id):
-            raise HabitError(f"You have no reminder {reminder_id!r}: see your list for its id.")
+            raise HabitError(f"You have no reminder {echo(reminder_id)}: see your list for its id.")
 
     async def due_reminders(
         self, shards: Shards | None = None, *, user_id: str | None = None,

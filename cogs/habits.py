@@ -18,7 +18,7 @@ from discord import app_commands
 from bot.console import CONSOLE_USER
 from bot.habits import REMINDER_TEXT, SERVER_REMINDER_TEXT, HabitError, describe
 from bot.reminders import ReminderError, zone_choices
-from bot.sessions import Update
+from bot.sessions import SessionView, Update
 from bot.stats import weekly_chart
 from bot.store import Reminder, StoreError
 from cogs import render
@@ -177,7 +177,6 @@ class HabitCommands:
 
     def start_habits(self) -> None:
         """Start sending reminders and step alerts (from the cog's `cog_load`)."""
-        self._alerted: dict[tuple[str, str], set[int]] = {}  # (session, person): steps sent
         self._reminders = asyncio.create_task(self.send_reminders(), name="massage-reminders")
         self.bot.engine.subscribe(self.on_session_update)
 
@@ -215,40 +214,43 @@ class HabitCommands:
             log.warning("reminder %s could not be sent: %s", reminder.id, error)
 
     def on_session_update(self, update: Update) -> None:
-        """The engine's listener for step alerts: a group session moved to a new step."""
+        """The engine's listener for step alerts: someone joined a group session (on a
+        step they see, so no DM for it), or it moved to a step."""
         view = update.session
-        if view is None or not view.group:
+        if view is None or not view.group or update.summary is not None:
             return
-        if update.summary is not None:  # ended: its steps are no longer remembered
-            self._alerted = {k: v for k, v in self._alerted.items() if k[0] != view.id}
-            return
-        if update.kind in ("started", "joined"):  # they see this step: no DM for it
-            for person in view.participants:
-                self._alerted.setdefault((view.id, person.user_id), set()).add(view.step_index)
+        if update.kind in ("started", "joined"):
+            people = [update.user_id] if update.user_id else [p.user_id for p in view.participants]
+            self.bot.in_background(self._seen(view, people))
         elif update.kind in ("step", "restored", "resumed"):
             self.bot.in_background(self._alert(update))
+
+    async def _seen(self, view: SessionView, people: list[str]) -> None:
+        """`people` see the step they joined on: it is never sent to them."""
+        try:
+            for user_id in people:
+                await self.bot.engine.store.claim_step_alert(view.id, user_id, view.step_index)
+        except StoreError as error:
+            log.warning("could not note the step people joined on: %s", error)
 
     async def _alert(self, update: Update) -> None:
         view = update.session
         assert view is not None
+        store = self.bot.engine.store
         people = [p.user_id for p in view.participants]
-        try:
-            wanting = await self.bot.engine.store.step_alert_people(people)
-        except StoreError as error:
-            log.warning("could not look for step alerts: %s", error)
-            return
         text = (
             f"{view.routine_title}, step {view.step_index + 1} of {view.step_count}: "
             f"{view.step.title}"
         )
-        for user_id in sorted(wanting):
-            now = self.bot.engine.get(view.id)
-            if now is None or now.step_index != view.step_index:
-                return  # moved on while DMs queued: the next step's alerts take over
-            if all(p.user_id != user_id for p in now.participants):
-                continue  # left meanwhile
-            alerted = self._alerted.setdefault((view.id, user_id), set())
-            if view.step_index in alerted:
-                continue  # one DM a step, even when the host goes back to it
-            alerted.add(view.step_index)
-            await self.bot.direct_message(user_id, render.shorten(text, 2000))
+        try:
+            for user_id in sorted(await store.step_alert_people(people)):
+                now = self.bot.engine.get(view.id)
+                if now is None or now.step_index != view.step_index:
+                    return  # moved on while DMs queued: the next step's alerts take over
+                if all(p.user_id != user_id for p in now.participants):
+                    continue  # left meanwhile
+                if not await store.claim_step_alert(view.id, user_id, view.step_index):
+                    continue  # one DM a step, even after a restart or going back to it
+                await self.bot.direct_message(user_id, render.shorten(text, 2000))
+        except StoreError as error:
+            log.warning("could not send step alerts: %s", error)

@@ -77,6 +77,9 @@ async def test_bad_reminders_are_refused_with_a_reason(habits: Habits) -> None:
         await habits.add_weekly_reminder("ann", "wed", "8pm", "UTC")
     with pytest.raises(HabitError, match="no reminder"):
         await habits.cancel_reminder("bob", (await habits.store.reminders_of("ann"))[0].id)
+    with pytest.raises(HabitError, match="no reminder") as refused:
+        await habits.cancel_reminder("ann", "x" * 6000)  # Discord allows that long an option
+    assert len(str(refused.value)) < 200
 
 
 async def test_stats_and_data_come_from_the_sessions(

@@ -548,6 +548,7 @@ async def fill(store: Store, kb: KnowledgeBase, clock: FakeClock) -> None:
     await store.add_class(ScheduledClass("k1", "4194304", "c1", "host", "tiny", clock() + 3600,
                                          "e1", "scheduled", None, clock(), "v1"))  # fmt: skip
     await store.set_voice_guide(group.id, "4194304", "v1")
+    await store.claim_step_alert(group.id, "ann", 1)
     await store.add_reminder(Reminder("r1", "me", None, None, 0, "20:00", "Europe/Berlin",
                                       clock() + 600, clock()))  # fmt: skip
 

@@ -192,3 +192,20 @@ async def test_forgetting_someone_leaves_no_trace_of_them(
         "user_id": ann, "preferences": mine["preferences"] | {"step_alerts": False},
         "sessions": [], "session_events": [], "reminders": [], "classes_hosted": [],
     }  # fmt: skip
+
+
+async def test_a_step_alert_is_claimed_once_and_goes_with_its_session(
+    store: Store, engine_on: SessionEngine, clock
+) -> None:
+    group = await engine_on.start("ch1", "dana", "tiny", group=True, server_id="g1")
+    session_id = group.session.id
+    assert await store.claim_step_alert(session_id, "ann", 1)
+    assert not await store.claim_step_alert(session_id, "ann", 1)  # never twice
+    assert await store.claim_step_alert(session_id, "ann", 2)
+    assert await store.claim_step_alert(session_id, "bob", 1)
+    await store.forget_person("bob")
+    assert await store.claim_step_alert(session_id, "bob", 1)  # nothing kept of bob
+    await engine_on.stop(session_id, "dana")
+    clock.advance(10)
+    await store.prune(before=clock())
+    assert (await store.row_counts())["step_alerts_sent"] == 0

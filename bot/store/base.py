@@ -84,8 +84,12 @@ TABLES: dict[str, str] = {  # every table, parents first, with the columns `copy
     "classes": _CLASS_COLUMNS,
     "reminders": _REMINDER_COLUMNS,
     "voice_guides": "session_id, server_id, channel_id",
+    "step_alerts_sent": "session_id, user_id, step_index",
 }
-CHILD_TABLES = ("session_participants", "session_events", "session_messages", "voice_guides")
+CHILD_TABLES = (
+    "session_participants", "session_events", "session_messages", "voice_guides",
+    "step_alerts_sent",
+)  # fmt: skip
 BOOLEAN_COLUMNS = frozenset({"is_group", "in_control", "step_alerts"})  # SQLite: 0 and 1
 
 Statement = tuple[str, tuple[Any, ...] | list[tuple[Any, ...]]]
@@ -484,6 +488,15 @@ class Store(ABC):
             (True, *wanted),
         )
         return {row[0] for row in rows}
+
+    async def claim_step_alert(self, session_id: str, user_id: str, step_index: int) -> bool:
+        """Whether `user_id` is to be told of this step now: True once only, across restarts
+        and processes (a step someone joined on is claimed for them without a DM)."""
+        return await self._changed(
+            "INSERT INTO step_alerts_sent (session_id, user_id, step_index) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (session_id, user_id, step_index),
+        )
 
     async def set_usual_pressure(self, user_id: str, pressure: UsualPressure | None) -> None:
         await self._set_preference(user_id, "usual_pressure", pressure)
@@ -886,6 +899,7 @@ class Store(ABC):
             [
                 ("DELETE FROM user_preferences WHERE user_id = ?", (user_id,)),
                 ("DELETE FROM reminders WHERE user_id = ?", (user_id,)),
+                ("DELETE FROM step_alerts_sent WHERE user_id = ?", (user_id,)),
                 ("UPDATE session_participants SET user_id = ? WHERE user_id = ?",
                  (anonymous, user_id)),
                 ("UPDATE session_events SET user_id = NULL WHERE user_id = ?", (user_id,)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from bot.client import MassageBot
 from tests.e2e.fake_discord import FakeDiscord, Message
@@ -76,6 +77,33 @@ async def test_step_alerts_one_dm_a_step_until_they_leave(
     await press(fake, alice, message, "Next")
     await asyncio.sleep(0.3)
     assert len(dms_to(fake, "bob")) == 1
+
+
+async def test_step_alerts_stay_one_a_step_across_a_restart(
+    fake: FakeDiscord, make_bot: Any
+) -> None:
+    alice, bob = fake.user("alice"), fake.user("bob")
+    general = fake.guild("Wellness").channel("general")
+    first, second = make_bot(), make_bot()
+    async with fake.run(first):
+        await slash(fake, bob, general, "massage", "alerts", state="on")
+        started = await slash(fake, alice, general, "massage", "start", routine="tiny",
+                              group=True)  # fmt: skip
+        message = started.original
+        assert message is not None
+        await press(fake, bob, message, "Join")
+        await press(fake, alice, message, "Next")
+        await until(lambda: len(dms_to(fake, "bob")) == 1, "bob alerted at step 2")
+    async with fake.run(second):
+        await settled(fake, second)
+        await press(fake, alice, message, "Back")  # the step bob joined on
+        await press(fake, alice, message, "Next")  # the step he was told of
+        await press(fake, alice, message, "Next")
+        await until(lambda: len(dms_to(fake, "bob")) == 2, "bob alerted at step 3")
+        await asyncio.sleep(0.3)  # any other alert would have been sent by now
+    assert [m.content.split(": ")[0][-11:] for m in dms_to(fake, "bob")] == [
+        "step 2 of 4", "step 3 of 4",
+    ]  # fmt: skip
 
 
 async def test_a_weekly_reminder_comes_once_on_time(
