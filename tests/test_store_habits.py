@@ -172,8 +172,10 @@ async def test_forgetting_someone_leaves_no_trace_of_them(
     await store.add_class(a_class("coming", clock() + 3_600, host_id=ann))
     await store.add_class(a_class("held", clock() - 3_600, host_id=ann, state="started"))
     await store.add_reminder(a_reminder(user_id=ann))
+    await store.claim_step_alert(group.session.id, ann, 0)
 
     mine = await store.personal_data(ann)
+    assert mine["steps_alerted"] == [{"session_id": group.session.id, "step_index": 0}]
     assert {s["id"] for s in mine["sessions"]} == {group.session.id, asked.session.id}
     assert {e["what"] for e in mine["session_events"]} >= {"joined", "left", "invited"}
     assert {c["id"] for c in mine["classes_hosted"]} == {"coming", "held"}
@@ -190,7 +192,8 @@ async def test_forgetting_someone_leaves_no_trace_of_them(
     assert engine_on.get(asked.session.id).invited is None  # type: ignore[union-attr]
     assert await store.personal_data(ann) == {
         "user_id": ann, "preferences": mine["preferences"] | {"step_alerts": False},
-        "sessions": [], "session_events": [], "reminders": [], "classes_hosted": [],
+        "sessions": [], "session_events": [], "steps_alerted": [], "reminders": [],
+        "classes_hosted": [],
     }  # fmt: skip
 
 

@@ -861,6 +861,11 @@ class Store(ABC):
         session_fields = (
             "id", "routine", "state", "started_at", "ended_at", "steps_done", "role", "server_id"
         )
+        alerted = await self._rows(
+            "SELECT session_id, step_index FROM step_alerts_sent WHERE user_id = ? "
+            "ORDER BY session_id, step_index",
+            (user_id,),
+        )
         reminders = await self.reminders_of(user_id)
         return {
             "user_id": user_id,
@@ -873,6 +878,9 @@ class Store(ABC):
             "session_events": [
                 dict(zip(("session_id", "at", "what", "step_index"), row, strict=True))
                 for row in events
+            ],
+            "steps_alerted": [
+                {"session_id": session_id, "step_index": step} for session_id, step in alerted
             ],
             "reminders": [
                 {"id": r.id, "weekday": r.weekday, "at": r.at_time, "zone": r.zone,
