@@ -44,6 +44,8 @@ EXTENSIONS = ("cogs.massage", "cogs.admin")
 TIMER_MAX_SLEEP = 300.0  # look again at least this often, in case the wall clock jumped
 TIMER_RETRY_SECONDS = 5.0
 RELOAD_NOTICE, FORGET_NOTICE = "reload", "forget"  # what processes tell each other
+UNSEEN_CHANNEL = "I can't see the channel you chose: give me View Channel there, or choose another."
+BAD_OPTION = "I could not use one of the options you gave: please check it."
 APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment."
 COOLDOWN_RATE, COOLDOWN_SECONDS = 10, 10.0  # actions per user
 RETENTION_EVERY_SECONDS = DAY_SECONDS
@@ -505,6 +507,11 @@ class MassageBot(commands.AutoShardedBot):
             return
         if isinstance(error, app_commands.CheckFailure):
             await self.tell(interaction, "That command is not available to you here.")
+            return
+        if isinstance(error, app_commands.TransformerError):
+            log.info("an option could not be used: %s", error)
+            unseen_channel = error.type is discord.AppCommandOptionType.channel
+            await self.tell(interaction, UNSEEN_CHANNEL if unseen_channel else BAD_OPTION)
             return
         if isinstance(error, StoreError):
             log.error("the store failed: %s", error)

@@ -160,10 +160,12 @@ class ClassCommands:
         except StoreError:
             await end_class_event(self.bot, guild.id, str(event.id), "cancel")
             raise
+        speaking = voice is not None and self.bot.voice_guides.channel_problem(voice)
         await interaction.followup.send(
             f"Class scheduled: {describe_class(scheduled, self._title(routine))}. Members can "
             "mark themselves interested in the server's Events; I'll tell them when it starts. "
-            f"Up to {CLASS_PARTICIPANT_LIMIT} people can join.",
+            f"Up to {CLASS_PARTICIPANT_LIMIT} people can join."
+            + (f"\nBefore it starts: {speaking}" if speaking else ""),
             ephemeral=True,
         )
 

@@ -178,17 +178,22 @@ class VoiceGuides:
     # Joining ----------------------------------------------------------------------------
 
     def refusal(self, channel: VocalChannel | None) -> str | None:
-        """Why the guide cannot speak in `channel`, for the person (None: it can)."""
+        """Why the guide cannot speak in `channel` now, for the person (None: it can)."""
         if channel is None:
             return NOT_IN_VOICE
-        if voice_extra_missing(self.voice_client_class):
-            return VOICE_EXTRA
-        guild = channel.guild
-        if guild.id in self._servers:
+        if channel.guild.id in self._servers and not voice_extra_missing(self.voice_client_class):
             return (
                 "I'm already speaking another session aloud in this server (Discord lets me be "
                 "in one voice channel per server), so I can't speak this one too."
             )
+        return self.channel_problem(channel)
+
+    def channel_problem(self, channel: VocalChannel) -> str | None:
+        """What keeps the guide from speaking in `channel` at all: the voice extra, a
+        permission, a full channel (None: nothing)."""
+        if voice_extra_missing(self.voice_client_class):
+            return VOICE_EXTRA
+        guild = channel.guild
         granted = channel.permissions_for(guild.me)
         stage = isinstance(channel, discord.StageChannel)
         needed = STAGE_PERMISSIONS if stage else CHANNEL_PERMISSIONS

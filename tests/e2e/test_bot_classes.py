@@ -9,10 +9,11 @@ import datetime as dt
 import time
 from typing import Any
 
+import discord
 import pytest
 
 from bot.classes import CLASS_PARTICIPANT_LIMIT
-from bot.client import MassageBot
+from bot.client import UNSEEN_CHANNEL, MassageBot
 from bot.guide import announcement
 from cogs.live import EDIT_GAP_SECONDS
 from cogs.render import PEOPLE_SHOWN
@@ -329,6 +330,26 @@ async def test_a_hundred_interested_are_told_in_one_message_that_fits(
     assert fake.refusals == []
 
 
+async def test_a_class_in_a_voice_channel_the_bot_cannot_speak_in_says_so(
+    fake: FakeDiscord, make_bot: Any, clock: FakeClock
+) -> None:
+    room = fake.add_channel(fake.guild("Wellness"), "Quiet room", type=GUILD_VOICE)
+    async with fake.run(make_bot(voice_client_class=RecordingVoice)):
+        await fake.set_permissions(room, fake.bot, deny=discord.Permissions(speak=True))
+        made = await schedule(fake, "dana", minute_of(clock() + HOUR), voice=room)
+    assert "Class scheduled" in made
+    assert f"Before it starts: To speak in <#{room.id}> I need the Speak permission there." in made
+
+
+async def test_a_voice_channel_the_bot_cannot_see_is_said_plainly(
+    fake: FakeDiscord, bot: MassageBot, clock: FakeClock
+) -> None:
+    unseen = fake.add_channel(fake.guild("Wellness"), "Hidden room", type=GUILD_VOICE)  # after
+    made = await schedule(fake, "dana", minute_of(clock() + HOUR), voice=unseen)  # login: unknown
+    assert made == UNSEEN_CHANNEL
+    assert fake.scheduled_events(fake.guild("Wellness")) == []
+
+
 async def test_a_class_with_a_voice_channel_is_spoken_there(
     fake: FakeDiscord, make_bot: Any, clock: FakeClock
 ) -> None:
@@ -337,7 +358,7 @@ async def test_a_class_with_a_voice_channel_is_spoken_there(
     async with fake.run(bot):
         starts = minute_of(clock() + HOUR)
         made = await schedule(fake, "dana", starts, voice=room)
-        assert f"spoken in <#{room.id}>" in made
+        assert f"spoken in <#{room.id}>" in made and "Before it starts" not in made
         event = the_event(fake)
         assert (event.entity_type, event.channel) == (VOICE, room)
         clock.now = starts + 5
