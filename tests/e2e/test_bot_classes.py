@@ -27,6 +27,7 @@ from tests.e2e.fake_discord import (
     EXTERNAL,
     GUILD_VOICE,
     VOICE,
+    Call,
     FakeDiscord,
     Message,
     ScheduledEvent,
@@ -91,6 +92,17 @@ def posts_in(fake: FakeDiscord, channel_name: str, words: str) -> list[Message]:
             if m.channel is channel and words in m.content and not m.deleted]  # fmt: skip
 
 
+async def opening_told(fake: FakeDiscord, bot: MassageBot, clock: FakeClock, at: float) -> Call:
+    """Move the clock to `at` and wait for the message saying a class is starting."""
+    start = len(fake.calls)
+    clock.now = at
+    bot.wake_timer()
+    return await fake.wait_for_call(
+        "POST", r"/channels/\d+/messages", since=start,
+        where=lambda c: "is starting now" in (c.json.get("content") or ""),
+    )  # fmt: skip
+
+
 async def test_a_class_from_schedule_to_the_end(
     fake: FakeDiscord, bot: MassageBot, clock: FakeClock
 ) -> None:
@@ -117,13 +129,7 @@ async def test_a_class_from_schedule_to_the_end(
     for user in (alice, bob):
         await fake.mark_interested(event, user)
 
-    start = len(fake.calls)
-    clock.now = starts + 5
-    bot.wake_timer()
-    told = await fake.wait_for_call(
-        "POST", rf"/channels/{general.id}/messages", since=start,
-        where=lambda c: "is starting now" in (c.json.get("content") or ""),
-    )  # fmt: skip
+    told = await opening_told(fake, bot, clock, starts + 5)
     content = told.json["content"]
     assert f"<@{alice.id}>" in content and f"<@{bob.id}>" in content and "late" not in content
     assert set(map(int, told.json["allowed_mentions"]["users"])) == {alice.id, bob.id}
@@ -314,13 +320,7 @@ async def test_a_hundred_interested_are_told_in_one_message_that_fits(
     await schedule(fake, "dana", starts)
     for member in members:
         await fake.mark_interested(the_event(fake), member)
-    start = len(fake.calls)
-    clock.now = starts + 1
-    bot.wake_timer()
-    told = await fake.wait_for_call(
-        "POST", r"/channels/\d+/messages", since=start,
-        where=lambda c: "is starting now" in (c.json.get("content") or ""),
-    )  # fmt: skip
+    told = await opening_told(fake, bot, clock, starts + 1)
     content = told.json["content"]
     mentioned = set(map(int, told.json["allowed_mentions"]["users"]))
     assert len(content) <= 2000 and len(str(members[0].id)) >= 18  # real-size ids
