@@ -215,6 +215,8 @@ async def test_an_older_database_is_migrated_in_place(db: str, kb: KnowledgeBase
         assert restored.participants[0].in_control and restored.server_id is None
         await store.set_usual_pressure("me", "firmer")  # a table version 2 added
         assert (await store.get_preferences("me")).usual_pressure == "firmer"
+        assert [s["id"] for s in (await store.personal_data("me"))["sessions"]] == ["old"]
+        assert (await store.row_counts())["session_attendance"] == 1  # filled by version 9
 
 
 async def test_a_failed_migration_leaves_the_database_as_it_was(

@@ -212,3 +212,19 @@ async def test_a_step_alert_is_claimed_once_and_goes_with_its_session(
     clock.advance(10)
     await store.prune(before=clock())
     assert (await store.row_counts())["step_alerts_sent"] == 0
+
+
+async def test_someone_who_left_early_still_counts_in_the_stats(
+    store: Store, engine_on: SessionEngine, clock
+) -> None:
+    group = await engine_on.start("ch1", "dana", "tiny", group=True, server_id="g1")
+    await engine_on.join(group.session.id, "ann")
+    clock.advance(200)
+    await engine_on.leave(group.session.id, "ann")
+    clock.advance(200)
+    await engine_on.stop(group.session.id, "dana")
+    (hers,) = await store.session_records(since=0.0, user_id="ann")
+    assert set(hers.people) == {"dana", "ann"}
+    (the_servers,) = await store.session_records(since=0.0, server_id="g1")
+    assert set(the_servers.people) == {"dana", "ann"}
+    assert [s["id"] for s in (await store.personal_data("ann"))["sessions"]] == [group.session.id]

@@ -85,10 +85,11 @@ TABLES: dict[str, str] = {  # every table, parents first, with the columns `copy
     "reminders": _REMINDER_COLUMNS,
     "voice_guides": "session_id, server_id, channel_id",
     "step_alerts_sent": "session_id, user_id, step_index",
+    "session_attendance": "session_id, user_id",
 }
 CHILD_TABLES = (
     "session_participants", "session_events", "session_messages", "voice_guides",
-    "step_alerts_sent",
+    "step_alerts_sent", "session_attendance",
 )  # fmt: skip
 BOOLEAN_COLUMNS = frozenset({"is_group", "in_control", "step_alerts"})  # SQLite: 0 and 1
 
@@ -359,6 +360,13 @@ class Store(ABC):
                         f"INSERT INTO session_participants ({_PARTICIPANT_COLUMNS}) "
                         "VALUES (?, ?, ?, ?, ?, ?)",
                         rows,
+                    )
+                )
+                statements.append(
+                    (
+                        "INSERT INTO session_attendance (session_id, user_id) VALUES (?, ?) "
+                        "ON CONFLICT DO NOTHING",
+                        [(session_id, user_id) for session_id, user_id, *_ in rows],
                     )
                 )
         statements.append(
@@ -812,13 +820,14 @@ class Store(ABC):
         self, *, since: float, user_id: str | None = None, server_id: str | None = None
     ) -> list[SessionRecord]:
         """Ended sessions (with at least one step done) started since `since` that someone
-        was in (`user_id`), or that took place in a server, oldest first."""
+        was in, if only for a while (`user_id`), or that took place in a server, oldest
+        first, each with everyone who was in it."""
         chosen = (
             "FROM sessions WHERE ended_at IS NOT NULL AND steps_done > 0 AND started_at >= ?"
         )
         parameters: list[Any] = [since]
         if user_id is not None:
-            chosen += " AND id IN (SELECT session_id FROM session_participants WHERE user_id = ?)"
+            chosen += " AND id IN (SELECT session_id FROM session_attendance WHERE user_id = ?)"
             parameters.append(user_id)
         if server_id is not None:
             chosen += " AND server_id = ?"
@@ -828,13 +837,20 @@ class Store(ABC):
             "ORDER BY started_at",
             tuple(parameters),
         )
-        people = await self._participants(f"SELECT id {chosen}", tuple(parameters)) if rows else {}
+        people: dict[str, list[str]] = {}
+        if rows:
+            for session_id, person in await self._rows(
+                f"SELECT session_id, user_id FROM session_attendance WHERE session_id IN "
+                f"(SELECT id {chosen}) ORDER BY session_id, user_id",
+                tuple(parameters),
+            ):
+                people.setdefault(session_id, []).append(person)
         return [
             SessionRecord(
                 routine_id=routine_id,
                 started_at=started,
                 minutes=max(ended - started - paused, 0.0) / 60,
-                people=tuple(p.user_id for p in people.get(session_id, [])),
+                people=tuple(people.get(session_id, [])),
             )
             for session_id, routine_id, started, ended, paused in rows
         ]
@@ -847,8 +863,9 @@ class Store(ABC):
             "p.role, s.server_id FROM sessions s LEFT JOIN session_participants p "
             "ON p.session_id = s.id AND p.user_id = ? WHERE p.user_id IS NOT NULL "
             "OR s.host_id = ? OR s.invited_id = ? OR s.id IN "
-            "(SELECT session_id FROM session_events WHERE user_id = ?) ORDER BY s.started_at",
-            (user_id, user_id, user_id, user_id),
+            "(SELECT session_id FROM session_events WHERE user_id = ?) OR s.id IN "
+            "(SELECT session_id FROM session_attendance WHERE user_id = ?) ORDER BY s.started_at",
+            (user_id, user_id, user_id, user_id, user_id),
         )
         events = await self._rows(
             "SELECT session_id, at, kind, step_index FROM session_events WHERE user_id = ? "
@@ -909,6 +926,8 @@ class Store(ABC):
                 ("DELETE FROM reminders WHERE user_id = ?", (user_id,)),
                 ("DELETE FROM step_alerts_sent WHERE user_id = ?", (user_id,)),
                 ("UPDATE session_participants SET user_id = ? WHERE user_id = ?",
+                 (anonymous, user_id)),
+                ("UPDATE session_attendance SET user_id = ? WHERE user_id = ?",
                  (anonymous, user_id)),
                 ("UPDATE session_events SET user_id = NULL WHERE user_id = ?", (user_id,)),
                 ("UPDATE sessions SET host_id = ? WHERE host_id = ?", (anonymous, user_id)),
