@@ -33,7 +33,7 @@ class MatchSettings:
 
     `answer_threshold`: below it the bot does not answer a short question (chosen on
     tests/eval/); `long_answer_threshold` for a message of `long_terms` content words or
-    more, whose story the answer cannot all explain; it rises as the share of the
+    more that the knowledge base knows, whose story the answer cannot all explain; it rises as the share of the
     message's words that the knowledge base knows falls (to the power `known_power`): a
     story about bread dough or a necklace must score higher than one about a sore back.
     `ask_back_band`, `ask_back_lead`: a long message's best entry under the threshold by
@@ -132,10 +132,10 @@ class Assistant:
         """The score an answer needs for this message, and whether the message is long."""
         settings = self.settings
         terms = reading.terms
-        if len(terms) < settings.long_terms:
+        known = sum(self.matcher.knows(term) for term in terms)
+        if known < settings.long_terms:
             return settings.answer_threshold, False
-        known = sum(self.matcher.knows(term) for term in terms) / len(terms)
-        return settings.long_answer_threshold / max(known, 0.01) ** settings.known_power, True
+        return settings.long_answer_threshold / (known / len(terms)) ** settings.known_power, True
 
     def _unsure(
         self, question: str, matches: list[Match], threshold: float, *, long: bool

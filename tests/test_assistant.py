@@ -396,3 +396,11 @@ def test_a_red_flag_needs_a_short_questions_score_when_only_resembled(
     question = "the surgery of my car cost a fortune so he is stressed, can i rub his shoulders"
     reply = assistant.ask(question)
     assert reply.kind != "safety" and reply.score < assistant.settings.answer_threshold
+
+
+def test_words_the_knowledge_lacks_do_not_make_a_question_long(assistant: Assistant) -> None:
+    # a long message's lower threshold needs five words the knowledge base knows
+    question = "how long do i knead bread dough by hand"
+    reading = assistant.matcher.read(question)
+    assert len(reading.terms) >= assistant.settings.long_terms
+    assert assistant.ask(question).kind == "fallback"
