@@ -33,9 +33,10 @@ class MatchSettings:
 
     `answer_threshold`: below it the bot does not answer a short question (chosen on
     tests/eval/); `long_answer_threshold` for a message of `long_terms` content words or
-    more that the knowledge base knows, whose story the answer cannot all explain; it rises as the share of the
-    message's words that the knowledge base knows falls (to the power `known_power`): a
-    story about bread dough or a necklace must score higher than one about a sore back.
+    more that the knowledge base knows, whose story the answer cannot all explain; it
+    rises as the share of the message's words that the knowledge base knows falls (to the
+    power `known_power`): a story about bread dough or a necklace must score higher than
+    one about a sore back.
     `ask_back_band`, `ask_back_lead`: a long message's best entry under the threshold by
     at most the band, and ahead of the next by at least the lead, is offered back: "Did
     you mean ...?" (a short question under the threshold shares too little to guess from).

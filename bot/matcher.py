@@ -49,7 +49,8 @@ STOP_WORDS = frozenset(
     """.split()
 )
 _CONTRACTIONS = (
-    ("can't", "can not"), ("won't", "will not"), ("n't", " not"), ("'ll", " will"), ("'", ""),
+    ("can't", "can not"), ("won't", "will not"), ("n't", " not"), ("'ll", " will"),
+    ("'re", " are"), ("'ve", " have"), ("'m", " am"), ("'", ""),
 )  # fmt: skip
 _TYPED_NEGATION = re.compile(
     r"\b(do|does|did|is|are|was|were|should|would|could|ca|wo|have|has)nt\b"

@@ -22,7 +22,9 @@ HOLDOUT_FILE = Path(__file__).parent / "eval" / "holdout.yaml"
 # for them. The numbered sets were read while tuning; the held-out part never was.
 POSTS_FILES = [
     Path(__file__).parent / "eval" / name
-    for name in ("posts.yaml", "posts-2.yaml", "posts-3.yaml", "posts-4.yaml", "posts-5.yaml")
+    for name in (
+        "posts.yaml", "posts-2.yaml", "posts-3.yaml", "posts-4.yaml", "posts-5.yaml", "posts-6.yaml"
+    )
 ]
 POSTS_HOLDOUT_FILE = Path(__file__).parent / "eval" / "posts-holdout.yaml"
 EVAL_FILES = [EVAL_FILE, HOLDOUT_FILE, *POSTS_FILES, POSTS_HOLDOUT_FILE]
