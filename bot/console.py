@@ -367,10 +367,12 @@ class Console:
         if self._retry_at is not None:
             self._retry_at = None
             self.write("Saving works again.")
-        due = await self.habits.due_reminders(user_id=CONSOLE_USER)
-        for _ in due:
-            self.write(f"Reminder: {CONSOLE_REMINDER_TEXT}")
-        if due:
+        shown = 0
+        with contextlib.suppress(StoreError):  # looked for again at the next moment
+            async for _ in self.habits.due_reminders(user_id=CONSOLE_USER):
+                self.write(f"Reminder: {CONSOLE_REMINDER_TEXT}")
+                shown += 1
+        if shown:
             await self._plan_next_reminder()
         for update in updates:
             if update.session is not None and update.session.place == CONSOLE_PLACE:

@@ -3,16 +3,27 @@ own data. Plain data and the store; the Discord cog and the console show it thei
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from bot.reminders import WEEKDAYS, WeeklyTime, echo, next_occurrence, parse_weekly
+from bot.reminders import (
+    WEEKDAYS,
+    ReminderError,
+    WeeklyTime,
+    echo,
+    next_occurrence,
+    parse_weekly,
+)
 from bot.sessions import Clock
 from bot.shards import Shards
 from bot.stats import WEEK, WEEKS_CHARTED, PersonStats, ServerStats, person_stats, server_stats
 from bot.store import Reminder, Store, UnansweredQuestion
+
+log = logging.getLogger(__name__)
 
 MAX_REMINDERS = 10  # per person
 REMINDER_TEXT = (
@@ -89,20 +100,23 @@ class Habits:
     async def due_reminders(
         self, shards: Shards | None = None, *, user_id: str | None = None,
         other_than: str | None = None,
-    ) -> list[Reminder]:
-        """The reminders this process sends now: each due one it claimed (moving it on to
-        its next week), so that with several processes every occurrence is sent once
-        (`user_id`, `other_than`: see `Store.due_reminders`)."""
+    ) -> AsyncIterator[Reminder]:
+        """The reminders this process is to send now, one at a time: each due one it claimed
+        (moving it on to its next week), so that with several processes every occurrence
+        is sent once; claim the next only once this one is sent, so that a store failing
+        midway loses none (`user_id`, `other_than`: see `Store.due_reminders`)."""
         now = self.clock()
-        claimed = []
         due = await self.store.due_reminders(
             now, shards=shards, user_id=user_id, other_than=other_than
         )
         for reminder in due:
-            following = next_occurrence(weekly_time(reminder), max(now, reminder.next_at))
+            try:
+                following = next_occurrence(weekly_time(reminder), max(now, reminder.next_at))
+            except ReminderError as error:  # a zone this machine does not know (a copied store)
+                log.warning("reminder %s: %s; kept to a weekly beat", reminder.id, error)
+                following = max(now, reminder.next_at) + WEEK
             if await self.store.claim_reminder(reminder, following):
-                claimed.append(reminder)
-        return claimed
+                yield reminder
 
     # Stats ---------------------------------------------------------------------------
 

@@ -191,15 +191,15 @@ class HabitCommands:
         woken = self.bot.waker()
         habits, shards = self.bot.habits, self.bot.owned_shards
         while True:
+            sent, soonest = 0, None
             try:
-                due = await habits.due_reminders(shards, other_than=CONSOLE_USER)
+                async for reminder in habits.due_reminders(shards, other_than=CONSOLE_USER):
+                    await self._send_reminder(reminder)
+                    sent += 1
                 soonest = await habits.store.next_reminder_at(shards, other_than=CONSOLE_USER)
             except StoreError as error:
                 log.warning("could not look for reminders: %s", error)
-                due, soonest = [], None
-            for reminder in due:
-                await self._send_reminder(reminder)
-            if not due:
+            if not sent:
                 wait = REMINDER_POLL_SECONDS if soonest is None else soonest - self.bot.clock()
                 await self.bot.sleep_until_woken(woken, min(max(wait, 0.0), REMINDER_POLL_SECONDS))
 

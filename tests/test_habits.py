@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ from bot.habits import MAX_REMINDERS, HabitError, Habits, describe
 from bot.reminders import ReminderError
 from bot.sessions import SessionEngine
 from bot.shards import Shards
-from bot.store import Store
+from bot.store import Reminder, Store, StoreError
 from tests.conftest import FakeClock
 
 SUNDAY_NOON = dt.datetime(2026, 3, 29, 12, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
@@ -23,6 +24,11 @@ def habits(store: Store) -> Habits:
     return Habits(store, FakeClock(SUNDAY_NOON))
 
 
+async def claimed(habits: Habits, shards: Shards | None = None) -> list[Reminder]:
+    """Every reminder `habits` claims now."""
+    return [reminder async for reminder in habits.due_reminders(shards)]
+
+
 async def test_a_reminder_is_sent_once_a_week_at_the_local_time(
     store: Store, habits: Habits
 ) -> None:
@@ -30,11 +36,11 @@ async def test_a_reminder_is_sent_once_a_week_at_the_local_time(
     assert describe(reminder).endswith("Mondays at 20:00 (Europe/Berlin), by direct message")
     monday = dt.datetime(2026, 3, 30, 20, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()
     assert reminder.next_at == monday
-    assert await habits.due_reminders() == []
+    assert await claimed(habits) == []
     habits.clock.now = monday + 5  # type: ignore[attr-defined]
     other = Habits(store, habits.clock)  # a second process on the same store
-    sent = await habits.due_reminders()
-    assert [r.id for r in sent] == [reminder.id] and await other.due_reminders() == []
+    sent = await claimed(habits)
+    assert [r.id for r in sent] == [reminder.id] and await claimed(other) == []
     (moved,) = await store.reminders_of("ann")
     assert moved.next_at == monday + 7 * 86_400
 
@@ -47,8 +53,8 @@ async def test_reminders_of_servers_go_to_their_shards_and_people_to_shard_0(
                                      channel_id="c1")  # fmt: skip
     await habits.add_weekly_reminder("ann", "mon", "20:00", "UTC")
     habits.clock.now += 8 * 86_400  # type: ignore[attr-defined]
-    shard_0 = await habits.due_reminders(Shards.of(2, (0,)))
-    shard_1 = await habits.due_reminders(Shards.of(2, (1,)))
+    shard_0 = await claimed(habits, Shards.of(2, (0,)))
+    shard_1 = await claimed(habits, Shards.of(2, (1,)))
     assert [r.user_id for r in shard_0] == ["ann"] and [r.user_id for r in shard_1] == ["dana"]
 
 
@@ -105,3 +111,38 @@ async def test_stats_and_data_come_from_the_sessions(
     assert data["user_id"] == "ann" and len(data["sessions"]) == 2
     await engine.forget_person("ann")
     assert (await habits.your_stats("ann")).numbers.sessions == 0
+
+
+async def test_a_store_failing_midway_loses_no_reminder(
+    store: Store, habits: Habits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for person in ("ann", "bob", "cat"):
+        await habits.add_weekly_reminder(person, "mon", "20:00", "UTC")
+    habits.clock.now += 8 * 86_400  # type: ignore[attr-defined]
+    claim, calls = store.claim_reminder, 0
+
+    async def failing_second(reminder: Reminder, following: float) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise StoreError("the disk is full")
+        return await claim(reminder, following)
+
+    monkeypatch.setattr(store, "claim_reminder", failing_second)
+    sent: list[str] = []
+    with pytest.raises(StoreError):
+        async for reminder in habits.due_reminders():
+            sent.append(reminder.user_id)  # each is sent before the next is claimed
+    sent += [r.user_id for r in await claimed(habits)]  # the next round
+    assert sorted(sent) == ["ann", "bob", "cat"]
+
+
+async def test_a_reminder_in_a_zone_this_machine_lacks_keeps_a_weekly_beat(
+    store: Store, habits: Habits
+) -> None:
+    reminder = await habits.add_weekly_reminder("ann", "mon", "20:00", "UTC")
+    await store.add_reminder(dataclasses.replace(reminder, id="copied", zone="Mars/Olympus"))
+    habits.clock.now = reminder.next_at + 1  # type: ignore[attr-defined]
+    assert sorted(r.id for r in await claimed(habits)) == sorted(["copied", reminder.id])
+    moved = {r.id: r.next_at for r in await store.reminders_of("ann")}
+    assert moved["copied"] == reminder.next_at + 1 + 7 * 86_400
