@@ -10,12 +10,16 @@ and missed ones are kept for the record until pruned.
 
 from __future__ import annotations
 
+import logging
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from bot.sessions import Clock, SessionEngine, SessionError, Update
 from bot.shards import Shards
-from bot.store import ScheduledClass, Store
+from bot.store import ScheduledClass, Store, StoreError
+
+log = logging.getLogger(__name__)
 
 CLASS_PARTICIPANT_LIMIT = 500
 LATE_LIMIT_SECONDS = 15 * 60
@@ -109,16 +113,19 @@ class Classes:
         cancelled = await self.store.set_class_state(found.id, "cancelled", was="scheduled")
         return found if cancelled else None
 
-    async def open_due(self, shards: Shards | None = None) -> list[Opening]:
-        """Open every class whose time has come (of the servers `shards` owns): its group
-        session starts, led by the host, or it is marked missed when too late."""
+    async def open_due(self, shards: Shards | None = None) -> AsyncIterator[Opening]:
+        """Open every class whose time has come (of the servers `shards` owns), one at a
+        time: its group session starts, led by the host, or it is marked missed when too
+        late. A class the store fails on is logged and left to the next look."""
         now = self.clock()
-        openings = []
         for due in await self.store.classes(starting_before=now, shards=shards):
-            opening = await self._open(due, now)
+            try:
+                opening = await self._open(due, now)
+            except StoreError as error:
+                log.warning("class %s: could not open it: %s", due.id, error)
+                continue
             if opening is not None:
-                openings.append(opening)
-        return openings
+                yield opening
 
     async def _open(self, due: ScheduledClass, now: float) -> Opening | None:
         late = now - due.starts_at
@@ -139,8 +146,14 @@ class Classes:
         except SessionError as error:
             await self.store.set_class_state(due.id, "missed", was="started")
             return Opening(due, None, late, str(error))
+        except StoreError:
+            await self.store.set_class_state(due.id, "scheduled", was="started")  # try again
+            raise
         assert update.session is not None
-        await self.store.set_class_state(
-            due.id, "started", was="started", session_id=update.session.id
-        )
+        try:
+            await self.store.set_class_state(
+                due.id, "started", was="started", session_id=update.session.id
+            )
+        except StoreError as error:  # it runs: say so all the same
+            log.warning("class %s: could not note its session: %s", due.id, error)
         return Opening(due, update, late)

@@ -341,13 +341,11 @@ class ClassCommands:
         woken = self.bot.waker()
         await self._catch_up_with_events()
         while True:
-            try:
-                openings = await self._classes().open_due(self.bot.owned_shards)
+            try:  # each told on its own: one server's slow Discord delays no other's
+                async for opening in self._classes().open_due(self.bot.owned_shards):
+                    self.bot.in_background(self._opened(opening))
             except StoreError as error:
                 log.warning("could not look for classes to open: %s", error)
-                openings = []
-            for opening in openings:
-                await self._opened(opening)
             await self.bot.sleep_until_woken(woken, CLASS_POLL_SECONDS)
 
     async def _opened(self, opening: Opening) -> None:

@@ -11,10 +11,11 @@ from bot.classes import (
     MAX_SCHEDULED_PER_SERVER,
     ClassError,
     Classes,
+    Opening,
 )
 from bot.knowledge import KnowledgeBase
 from bot.sessions import SessionEngine
-from bot.store import Store
+from bot.store import Store, StoreError
 from tests.conftest import FakeAsker, FakeClock
 
 HOUR = 3600.0
@@ -30,6 +31,11 @@ def another_process(classes: Classes, kb: KnowledgeBase, asker: FakeAsker) -> Cl
     return Classes(classes.store, SessionEngine(kb, classes.store, asker, classes.clock),
                    classes.clock)  # fmt: skip
 
+
+
+async def opened(classes: Classes) -> list[Opening]:
+    """Every class `classes` opens now."""
+    return [opening async for opening in classes.open_due()]
 
 async def test_what_cannot_be_scheduled(classes: Classes) -> None:
     now = classes.clock()
@@ -52,11 +58,11 @@ async def test_a_class_opens_on_time_once_for_hundreds(
 ) -> None:
     scheduled = await classes.schedule("g1", "ch1", "dana", "tiny", classes.clock() + HOUR,
                                        event_id="e1", voice_channel_id="v1")  # fmt: skip
-    assert await classes.open_due() == []
+    assert await opened(classes) == []
     classes.clock.advance(HOUR + 5)  # type: ignore[attr-defined]
     other = another_process(classes, kb, asker)
-    (opening,) = await classes.open_due()
-    assert await other.open_due() == []  # opened once
+    (opening,) = await opened(classes)
+    assert await opened(other) == []  # opened once
     assert opening.update is not None and opening.late_minutes == 0
     view = opening.update.session
     assert view is not None and view.group and view.host == "dana"
@@ -73,7 +79,7 @@ async def test_a_late_class_says_so_and_a_missed_one_does_not_start(classes: Cla
     first = await classes.schedule("g1", "ch1", "dana", "tiny", now + HOUR)
     second = await classes.schedule("g1", "ch2", "dana", "tiny", now + 2 * HOUR)
     classes.clock.now = now + 2 * HOUR + LATE_LIMIT_SECONDS + 60  # type: ignore[attr-defined]
-    openings = {o.scheduled.id: o for o in await classes.open_due()}
+    openings = {o.scheduled.id: o for o in await opened(classes)}
     assert set(openings) == {first.id, second.id}  # both missed while the bot was down
     assert all(o.update is None and "offline" in str(o.problem) for o in openings.values())
     assert (await classes.store.class_by_id(first.id)).state == "missed"
@@ -81,7 +87,7 @@ async def test_a_late_class_says_so_and_a_missed_one_does_not_start(classes: Cla
     classes.clock.now = now + 2 * HOUR + 7 * 60  # type: ignore[attr-defined]
     again = await classes.schedule("g1", "ch3", "dana", "tiny", now + 2 * HOUR + 7 * 60 + 61)
     classes.clock.advance(61 + 6 * 60)  # type: ignore[attr-defined]
-    (opening,) = await classes.open_due()
+    (opening,) = await opened(classes)
     assert opening.scheduled.id == again.id and opening.late_minutes == 6
     assert opening.update is not None
 
@@ -99,13 +105,35 @@ async def test_cancelling(classes: Classes) -> None:
     assert (await classes.cancel_for_event("e2")).id == other.id
     assert await classes.cancel_for_event("e2") is None
     classes.clock.advance(2 * HOUR)  # type: ignore[attr-defined]
-    assert await classes.open_due() == []
+    assert await opened(classes) == []
 
 
 async def test_a_host_busy_in_the_channel_misses_the_class(classes: Classes) -> None:
     await classes.engine.start("ch1", "dana", "tiny")
     scheduled = await classes.schedule("g1", "ch1", "dana", "tiny", classes.clock() + HOUR)
     classes.clock.advance(HOUR)  # type: ignore[attr-defined]
-    (opening,) = await classes.open_due()
+    (opening,) = await opened(classes)
     assert opening.update is None and "already had a session" in str(opening.problem)
     assert (await classes.store.class_by_id(scheduled.id)).state == "missed"
+
+
+async def test_a_store_failing_as_a_class_opens_leaves_it_to_open_later(
+    classes: Classes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await classes.schedule("g1", "ch1", "dana", "tiny", classes.clock() + HOUR)
+    second = await classes.schedule("g2", "ch2", "eve", "tiny", classes.clock() + HOUR)
+    classes.clock.advance(HOUR + 5)  # type: ignore[attr-defined]
+    save, failed = classes.engine.store.save_sessions, []
+
+    async def failing_once(*args: object, **kwargs: object) -> None:
+        if not failed:
+            failed.append(True)
+            raise StoreError("the disk is full")
+        await save(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(classes.engine.store, "save_sessions", failing_once)
+    (opening,) = await opened(classes)  # the other class opens all the same
+    assert opening.scheduled.id == second.id
+    assert (await classes.store.class_by_id(first.id)).state == "scheduled"  # type: ignore[union-attr]
+    (again,) = await opened(classes)  # the next look opens it
+    assert again.scheduled.id == first.id and again.update is not None
