@@ -15,6 +15,7 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from bot.reply import echo
 from bot.sessions import Clock, SessionEngine, SessionError, Update
 from bot.shards import Shards
 from bot.store import ScheduledClass, Store, StoreError
@@ -61,7 +62,7 @@ class Classes:
         (before its Discord event is made)."""
         if routine_id not in self.engine.knowledge.routines:
             choices = ", ".join(sorted(self.engine.knowledge.routines))
-            raise ClassError(f"There is no routine {routine_id!r}. Choose one of: {choices}.")
+            raise ClassError(f"There is no routine {echo(routine_id)}. Choose one of: {choices}.")
         now = self.clock()
         if starts_at < now + MIN_AHEAD_SECONDS:
             raise ClassError("That time has passed (or is within a minute): choose a later one.")

@@ -10,14 +10,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from bot.reminders import (
-    WEEKDAYS,
-    ReminderError,
-    WeeklyTime,
-    echo,
-    next_occurrence,
-    parse_weekly,
-)
+from bot.reminders import WEEKDAYS, ReminderError, WeeklyTime, next_occurrence, parse_weekly
+from bot.reply import echo
 from bot.sessions import Clock
 from bot.shards import Shards
 from bot.stats import WEEK, WEEKS_CHARTED, PersonStats, ServerStats, person_stats, server_stats

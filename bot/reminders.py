@@ -17,21 +17,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from rapidfuzz import fuzz, process, utils
 
+from bot.reply import echo
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DAY = 86_400
 
 
-ECHO_CHARS = 40
-
-
 class ReminderError(ValueError):
     """A reminder that cannot be set as typed; the message says how to write it."""
-
-
-def echo(typed: str) -> str:
-    """What someone typed, quoted and cut short, for an error that must not grow with it."""
-    text = typed.strip()
-    return repr(text if len(text) <= ECHO_CHARS else text[: ECHO_CHARS - 1] + "…")
 
 
 @dataclass(frozen=True, slots=True)

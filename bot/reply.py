@@ -11,7 +11,14 @@ ReplyKind = Literal["answer", "safety", "clarify", "fallback"]
 MAX_QUESTION_CHARS = 2000  # every door refuses longer questions (Discord's message length)
 LEAD_WORDS = 60  # what can be read at a glance mid-massage; the rest is one press away
 SHORT_REST_WORDS = 12  # a rest this short is shown with the lead
+ECHO_CHARS = 40  # of what someone typed, quoted back in an error
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(*])")
+
+
+def echo(typed: str) -> str:
+    """What someone typed, quoted and cut short, for an error that must not grow with it."""
+    text = typed.strip()
+    return repr(text if len(text) <= ECHO_CHARS else text[: ECHO_CHARS - 1] + "…")
 
 
 def question_problem(question: str) -> str | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from bot.knowledge import KnowledgeBase, Routine, Step
-from bot.reply import Reply, StepContext
+from bot.reply import Reply, StepContext, echo
 from bot.shards import Shards
 
 if TYPE_CHECKING:
@@ -692,7 +692,7 @@ class SessionEngine:
             raise SessionError(f"Which routine? Choose one of: {choices}.")
         routine = routines.get(routine_id)
         if routine is None:
-            raise SessionError(f"There is no routine {routine_id!r}. Choose one of: {choices}.")
+            raise SessionError(f"There is no routine {echo(routine_id)}. Choose one of: {choices}.")
         return routine
 
     # Commands -----------------------------------------------------------------------

@@ -41,6 +41,9 @@ async def test_what_cannot_be_scheduled(classes: Classes) -> None:
     now = classes.clock()
     with pytest.raises(ClassError, match="no routine 'yoga'"):
         await classes.check("g1", "yoga", now + HOUR)
+    with pytest.raises(ClassError, match="no routine") as long_name:
+        await classes.check("g1", "yoga" * 1500, now + HOUR)  # Discord allows 6,000
+    assert len(str(long_name.value)) < 1000
     with pytest.raises(ClassError, match="has passed"):
         await classes.check("g1", "tiny", now - HOUR)
     with pytest.raises(ClassError, match="days ahead"):

@@ -518,6 +518,9 @@ async def test_start_needs_a_known_routine_or_a_favourite(
         await engine.start("console", "me")
     with pytest.raises(SessionError, match=r"no routine 'nope'.*tiny"):
         await engine.start("console", "me", "nope")
+    with pytest.raises(SessionError, match="no routine") as long_name:
+        await engine.start("console", "me", "nope" * 1500)  # Discord allows 6,000
+    assert len(str(long_name.value)) < 1000
     await store.set_favourite_routine("me", "tiny")
     update = await engine.start("console", "me")
     assert update.session is not None and update.session.routine_id == "tiny"
