@@ -45,6 +45,10 @@ TIMER_MAX_SLEEP = 300.0  # look again at least this often, in case the wall cloc
 TIMER_RETRY_SECONDS = 5.0
 RELOAD_NOTICE, FORGET_NOTICE = "reload", "forget"  # what processes tell each other
 UNSEEN_CHANNEL = "I can't see the channel you chose: give me View Channel there, or choose another."
+STORE_TROUBLE = (
+    "My storage isn't working right now, so I could not do that (nothing you had is "
+    "lost). Please try again in a while."
+)
 BAD_OPTION = "I could not use one of the options you gave: please check it."
 APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment."
 COOLDOWN_RATE, COOLDOWN_SECONDS = 10, 10.0  # actions per user
@@ -515,7 +519,7 @@ class MassageBot(commands.AutoShardedBot):
             return
         if isinstance(error, StoreError):
             log.error("the store failed: %s", error)
-            await self.tell(interaction, f"I could not save that: {error}")
+            await self.tell(interaction, STORE_TROUBLE)
             return
         what = interaction.command.qualified_name if interaction.command else "a button"
         log.error("%s failed", what, exc_info=error)

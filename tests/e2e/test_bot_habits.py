@@ -7,7 +7,10 @@ import asyncio
 import json
 from typing import Any
 
-from bot.client import MassageBot
+import pytest
+
+from bot.client import STORE_TROUBLE, MassageBot
+from bot.store import StoreError
 from tests.e2e.fake_discord import FakeDiscord, Message
 from tests.e2e.massage_world import ephemeral_text, press, settled, slash, step_of, text_of
 
@@ -233,3 +236,16 @@ async def test_a_hosts_server_stats(fake: FakeDiscord, bot: MassageBot, clock) -
     assert "**2\N{MULTIPLICATION SIGN}** is reiki real" in text
     assert report.original is not None
     assert [f.filename for f in report.original.files] == ["server-weeks.png"]
+
+
+async def test_a_failing_store_is_said_plainly_without_its_path(
+    fake: FakeDiscord, bot: MassageBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(user_id: str) -> dict[str, object]:
+        raise StoreError("could not read /srv/secret/store.sqlite3: disk I/O error")
+
+    assert bot.store is not None
+    monkeypatch.setattr(bot.store, "personal_data", broken)
+    alice, general = fake.user("alice"), fake.guild("Wellness").channel("general")
+    asked = await slash(fake, alice, general, "massage", "my-data")
+    assert ephemeral_text(asked) == STORE_TROUBLE
