@@ -15,10 +15,10 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import discord
@@ -39,6 +39,7 @@ from cogs.live import EDIT_GAP_SECONDS, RETRY_DELAYS, SessionMessages
 from cogs.voice import VoiceGuides
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EXTENSIONS = ("cogs.massage", "cogs.admin")
 TIMER_MAX_SLEEP = 300.0  # look again at least this often, in case the wall clock jumped
@@ -53,6 +54,7 @@ BAD_OPTION = "I could not use one of the options you gave: please check it."
 APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment."
 COOLDOWN_RATE, COOLDOWN_SECONDS = 10, 10.0  # actions per user
 RETENTION_EVERY_SECONDS = DAY_SECONDS
+TRANSIENT_TRIES = 5  # for a one-off request (an announcement, an event's state)
 DIRECT_MESSAGES_PER_SECOND = 22  # a first DM is two requests; Discord allows 50 a second
 REQUESTS_PER_SECOND = 45  # Discord's global limit is 50 (interaction responses are exempt)
 EXEMPT_ROUTES = ("/interactions/", "/webhooks/")
@@ -524,6 +526,28 @@ class MassageBot(commands.AutoShardedBot):
         what = interaction.command.qualified_name if interaction.command else "a button"
         log.error("%s failed", what, exc_info=error)
         await self.tell(interaction, APOLOGY)
+
+    async def persistently(self, what: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """`call()`, tried again after failures Discord may get over (5xx, timeouts, a
+        lost connection) at the first TRANSIENT_TRIES of the session messages' delays; None,
+        logged, when it never worked or Discord refused it (4xx)."""
+        delays = iter(self.session_messages.retry_delays[: TRANSIENT_TRIES - 1])
+        while True:
+            try:
+                return await call()
+            except discord.HTTPException as error:
+                if error.status < 500:
+                    log.warning("could not %s: %s", what, error)
+                    return None
+                failure: Exception = error
+            except (aiohttp.ClientError, TimeoutError) as error:
+                failure = error
+            delay = next(delays, None)
+            log.warning("could not %s%s: %s", what, "" if delay is None else ", trying again",
+                        failure)  # fmt: skip
+            if delay is None:
+                return None
+            await asyncio.sleep(delay)
 
     async def direct_message(self, user_id: str, text: str) -> bool:
         """Send a direct message (reminders, step alerts, a note for a host), paced with

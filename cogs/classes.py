@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -32,28 +32,34 @@ CLASS_POLL_SECONDS = 20.0  # looked for at least this often (and whenever the cl
 MENTIONED_AT_MOST = 90  # Discord takes at most 100 users in allowed_mentions
 MESSAGE_CHARS = 2000
 INTERESTED_PAGE = 100
-DISCORD_TROUBLE = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 
 
 async def end_class_event(bot: MassageBot, guild_id: int, event_id: str, how: str) -> None:
-    """Start, end or cancel (`how`) a class's Discord event; logged if it cannot be."""
-    try:
-        guild = bot.get_guild(guild_id)
-        if guild is None:
-            raise LookupError(f"the server {guild_id} is not in my cache")
-        event = await guild.fetch_scheduled_event(int(event_id))
-        if how == "start" and event.status is discord.EventStatus.scheduled:
+    """Start, end or cancel (`how`) a class's Discord event, trying again after Discord's
+    passing failures; logged if it cannot be. Ending or cancelling ends an event that is
+    live and cancels one still scheduled (its start had failed, or Discord started it)."""
+    guild = bot.get_guild(guild_id)
+    if guild is None:
+        log.warning("could not %s the event %s: the server %s is not in my cache", how,
+                    event_id, guild_id)  # fmt: skip
+        return
+
+    async def change() -> None:
+        try:
+            event = await guild.fetch_scheduled_event(int(event_id))
+        except discord.NotFound:
+            log.info("the event %s of a class is gone already", event_id)
+            return
+        scheduled = event.status is discord.EventStatus.scheduled
+        active = event.status is discord.EventStatus.active
+        if how == "start" and scheduled:
             await event.start()
-        elif how == "end" and event.status is discord.EventStatus.active:
+        elif how != "start" and active:
             await event.end()
-        elif how == "cancel" and event.status is discord.EventStatus.scheduled:
+        elif how != "start" and scheduled:
             await event.cancel()
-        elif how == "cancel" and event.status is discord.EventStatus.active:
-            await event.end()  # started by Discord at its time: it cannot be cancelled
-    except discord.NotFound:
-        log.info("the event %s of a class is gone already", event_id)
-    except (*DISCORD_TROUBLE, LookupError) as error:
-        log.warning("could not %s the event %s of a class: %s", how, event_id, error)
+
+    await bot.persistently(f"{how} the event {event_id} of a class", change)
 
 
 def with_mentions(text: str, people: list[int]) -> tuple[str, list[int]]:
@@ -364,9 +370,10 @@ class ClassCommands:
             )
             return
         interested: list[int] = []
+        complete = True
         if scheduled.event_id is not None:
             await end_class_event(self.bot, server_id, scheduled.event_id, "start")
-            interested = await self._interested(int(scheduled.server_id), scheduled.event_id)
+            interested, complete = await self._interested(server_id, scheduled.event_id)
         late = opening.late_minutes
         text = (
             f"The **{title}** class is starting now"
@@ -375,6 +382,8 @@ class ClassCommands:
         )
         people = [u for u in interested if str(u) != scheduled.host_id]
         text, mentioned = with_mentions(text, people)
+        if not complete:
+            text += "\n(Discord did not give me the whole list of those interested just now.)"
         pinged = discord.AllowedMentions(users=[discord.Object(u) for u in mentioned])
         await self._say(channel, text, pinged)
         if scheduled.voice_channel_id is not None:
@@ -396,26 +405,28 @@ class ClassCommands:
         if note is not None:
             await self._say(channel, note)
 
-    async def _interested(self, guild_id: int, event_id: str) -> list[int]:
-        """The ids of the people interested in an event, oldest id first. Paged by hand:
-        discord.py 2.7 pages `ScheduledEvent.users()` from the wrong end past 100."""
+    async def _interested(self, guild_id: int, event_id: str) -> tuple[list[int], bool]:
+        """The ids of the people interested in an event, oldest id first, and whether that
+        is all of them (Discord may fail to give every page). Paged by hand: discord.py 2.7
+        pages `ScheduledEvent.users()` from the wrong end past 100."""
         found: list[int] = []
         after: int | None = None
         me = self.bot.user.id if self.bot.user else None
-        try:
-            while True:
-                page = await self.bot.http.get_scheduled_event_users(
-                    guild_id, int(event_id), limit=INTERESTED_PAGE, with_member=False,
-                    after=after,
-                )  # fmt: skip
-                ids = [int(entry["user"]["id"]) for entry in page]
-                found += [i for i in ids if i != me]
-                if len(ids) < INTERESTED_PAGE:
-                    return found
-                after = max(ids)
-        except DISCORD_TROUBLE as error:
-            log.warning("could not read who is interested in event %s: %s", event_id, error)
-            return found
+        while True:
+            page = await self.bot.persistently(
+                f"read who is interested in event {event_id}",
+                functools.partial(
+                    self.bot.http.get_scheduled_event_users, guild_id, int(event_id),
+                    limit=INTERESTED_PAGE, with_member=False, after=after,
+                ),
+            )  # fmt: skip
+            if page is None:
+                return found, False
+            ids = [int(entry["user"]["id"]) for entry in page]
+            found += [i for i in ids if i != me]
+            if len(ids) < INTERESTED_PAGE:
+                return found, True
+            after = max(ids)
 
     async def _say(
         self,
@@ -423,10 +434,10 @@ class ClassCommands:
         text: str,
         mentions: discord.AllowedMentions | None = None,
     ) -> None:
-        try:
-            await channel.send(text, allowed_mentions=mentions or discord.AllowedMentions.none())
-        except DISCORD_TROUBLE as error:
-            log.warning("could not post in the class channel %s: %s", channel.id, error)
+        await self.bot.persistently(
+            f"post in the class channel {channel.id}",
+            lambda: channel.send(text, allowed_mentions=mentions or discord.AllowedMentions.none()),
+        )
 
     def on_class_update(self, update: Update) -> None:
         """The engine's listener: a class's session ended, so its Discord event ends too."""

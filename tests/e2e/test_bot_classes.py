@@ -350,6 +350,32 @@ async def test_a_voice_channel_the_bot_cannot_see_is_said_plainly(
     assert fake.scheduled_events(fake.guild("Wellness")) == []
 
 
+def starting(call: Call) -> bool:
+    return "is starting now" in ((call.json or {}).get("content") or "")
+
+
+async def test_discord_failing_as_a_class_opens(
+    fake: FakeDiscord, make_bot: Any, clock: FakeClock
+) -> None:
+    alice = fake.user("alice")
+    starts = minute_of(clock() + HOUR)
+    bot = make_bot(retry_delays=(0.02, 0.05, 0.1))
+    async with fake.run(bot):
+        await schedule(fake, "dana", starts)
+        event = the_event(fake)
+        await fake.mark_interested(event, alice)
+        fake.fail("PATCH", "/guilds/{guild_id}/scheduled-events/{event_id}", 503, times=None)
+        fake.fail("GET", "/guilds/{guild_id}/scheduled-events/{event_id}/users", 503, times=None)
+        announced = fake.fail("POST", "/channels/{channel_id}/messages", 503, where=starting)
+        told = await opening_told(fake, bot, clock, starts + 1)  # once Discord answers again
+        assert "did not give me the whole list of those interested" in told.json["content"]
+        assert announced.fired == 1 and event.status == EVENT_SCHEDULED  # its start failed
+        fake.clear_faults()
+        (session,) = bot.engine.active_sessions()
+        await bot.engine.stop(session.id, session.host)
+        await until(lambda: event.status == EVENT_CANCELED, "the event not left scheduled")
+
+
 async def test_a_class_with_a_voice_channel_is_spoken_there(
     fake: FakeDiscord, make_bot: Any, clock: FakeClock
 ) -> None:
