@@ -11,6 +11,7 @@ import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -158,6 +159,14 @@ class ClassCommands:
                 ephemeral=True,
             )
             return
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("could not create the event of a class: %s", error)
+            await interaction.followup.send(
+                "Discord did not take the class's event just now, so nothing is scheduled. "
+                "Please try again in a moment.",
+                ephemeral=True,
+            )
+            return
         try:
             scheduled = await classes.schedule(
                 str(guild.id), str(channel_id), str(interaction.user.id), routine, starts_at,
@@ -286,8 +295,13 @@ class ClassCommands:
 
     @commands.Cog.listener()
     async def on_scheduled_event_delete(self, event: discord.ScheduledEvent) -> None:
-        """A class's event deleted in the server: the class is cancelled too."""
-        cancelled = await self._classes().cancel_for_event(str(event.id))
+        """A class's event deleted in the server: the class is cancelled too (or, if the
+        store fails now, as the bot next starts)."""
+        try:
+            cancelled = await self._classes().cancel_for_event(str(event.id))
+        except StoreError as error:
+            log.warning("could not cancel the class of deleted event %s: %s", event.id, error)
+            return
         if cancelled is not None:
             log.info("class %s cancelled: its event was deleted", cancelled.id)
 
@@ -300,9 +314,13 @@ class ClassCommands:
             await self.on_scheduled_event_delete(after)
             return
         if after.status is discord.EventStatus.scheduled and before.start_time != after.start_time:
-            found = await self.bot.engine.store.class_of_event(str(after.id))
-            if found is not None:
-                await self.bot.engine.store.move_class(found.id, after.start_time.timestamp())
+            store = self.bot.engine.store
+            try:
+                found = await store.class_of_event(str(after.id))
+                if found is not None:
+                    await store.move_class(found.id, after.start_time.timestamp())
+            except StoreError as error:
+                log.warning("could not move the class of event %s: %s", after.id, error)
 
     async def _catch_up_with_events(self) -> None:
         """Classes whose events were deleted, cancelled or ended in the server while the bot

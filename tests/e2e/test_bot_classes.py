@@ -350,6 +350,15 @@ async def test_a_voice_channel_the_bot_cannot_see_is_said_plainly(
     assert fake.scheduled_events(fake.guild("Wellness")) == []
 
 
+async def test_discord_refusing_the_event_schedules_nothing(
+    fake: FakeDiscord, bot: MassageBot, clock: FakeClock
+) -> None:
+    fake.fail("POST", "/guilds/{guild_id}/scheduled-events", 503, times=None)
+    made = await schedule(fake, "dana", minute_of(clock() + HOUR))
+    assert made.startswith("Discord did not take the class's event just now")
+    assert bot.store is not None and await bot.store.classes() == []
+
+
 def starting(call: Call) -> bool:
     return "is starting now" in ((call.json or {}).get("content") or "")
 
