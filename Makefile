@@ -24,6 +24,7 @@ run: $(STAMP)
 	fi
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
