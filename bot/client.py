@@ -56,6 +56,8 @@ COOLDOWN_RATE, COOLDOWN_SECONDS = 10, 10.0  # actions per user
 RETENTION_EVERY_SECONDS = DAY_SECONDS
 TRANSIENT_TRIES = 5  # for a one-off request (an announcement, an event's state)
 DIRECT_MESSAGES_PER_SECOND = 22  # a first DM is two requests; Discord allows 50 a second
+DMS_CLOSED = 50007  # Discord's code: this person takes no direct messages from the bot
+DMS_REFUSED_SECONDS = 3600.0  # not asked again for so long (step alerts come every minute)
 REQUESTS_PER_SECOND = 45  # Discord's global limit is 50 (interaction responses are exempt)
 EXEMPT_ROUTES = ("/interactions/", "/webhooks/")
 UI_PERMISSION_NAMES = {
@@ -201,6 +203,7 @@ class MassageBot(commands.AutoShardedBot):
         self.session_messages = SessionMessages(self, retry_delays, edit_gap)
         self.voice_guides = VoiceGuides(self, voice_client_class)
         self._direct_messages = Pacer(DIRECT_MESSAGES_PER_SECOND)
+        self._dms_refused: dict[str, float] = {}  # user id: when Discord said DMs are closed
         self._pace_requests(Window(REQUESTS_PER_SECOND))
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
         self._picture_bytes: dict[str, bytes | None] = {}  # by `what`, for this knowledge
@@ -553,13 +556,19 @@ class MassageBot(commands.AutoShardedBot):
         """Send a direct message (reminders, step alerts, a note for a host), paced with
         every other one under Discord's global rate limit; False (logged) when it could not
         be sent (their DMs are closed, Discord failed)."""
+        refused_at = self._dms_refused.get(user_id)
+        if refused_at is not None and time.monotonic() - refused_at < DMS_REFUSED_SECONDS:
+            return False  # asked again so soon, Discord would count it an invalid request
         await self._direct_messages.turn()
         try:
             channel = await self.create_dm(discord.Object(int(user_id)))
             await channel.send(text)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError, ValueError) as error:
+            if isinstance(error, discord.Forbidden) and error.code == DMS_CLOSED:
+                self._dms_refused[user_id] = time.monotonic()
             log.warning("could not send a direct message to %s: %s", user_id, error)
             return False
+        self._dms_refused.pop(user_id, None)
         return True
 
     async def cooling_down(self, interaction: discord.Interaction) -> bool:

@@ -109,6 +109,25 @@ async def test_step_alerts_stay_one_a_step_across_a_restart(
     ]  # fmt: skip
 
 
+async def test_step_alerts_to_closed_dms_are_tried_once(
+    fake: FakeDiscord, bot: MassageBot
+) -> None:
+    alice, bob = fake.user("alice"), fake.user("bob")
+    general = fake.guild("Wellness").channel("general")
+    await slash(fake, bob, general, "massage", "alerts", state="on")
+    bob.accepts_dms = False
+    started = await slash(fake, alice, general, "massage", "start", routine="tiny", group=True)
+    message = started.original
+    assert message is not None
+    await press(fake, bob, message, "Join")
+    for _ in range(3):
+        await press(fake, alice, message, "Next")
+    await asyncio.sleep(0.3)  # any alert would have been tried by now
+    refused = [c for c in fake.calls if c.method == "POST" and c.status == 403
+               and c.path.startswith("/channels/")]  # fmt: skip
+    assert len(refused) == 1  # Discord counts each refusal against the bot
+
+
 async def test_a_weekly_reminder_comes_once_on_time(
     fake: FakeDiscord, bot: MassageBot, clock
 ) -> None:
