@@ -206,7 +206,7 @@ class ClassCommands:
             stage = isinstance(voice, discord.StageChannel)
             kind = discord.EntityType.stage_instance if stage else discord.EntityType.voice
             where = {"entity_type": kind, "channel": voice}
-        return await guild.create_scheduled_event(
+        event = await guild.create_scheduled_event(
             name=render.shorten(f"Massage class: {routine.title}", 100),
             description=render.shorten(
                 f"A guided {routine.title.lower()} ({round(routine.seconds / 60)} minutes) with "
@@ -218,6 +218,29 @@ class ClassCommands:
             privacy_level=discord.PrivacyLevel.guild_only,
             **where,
         )
+        await self._drop_twins(guild, event)
+        return event
+
+    async def _drop_twins(self, guild: discord.Guild, event: discord.ScheduledEvent) -> None:
+        """Delete copies of `event` that belong to no class: discord.py sends the request
+        again after a 5xx, which Discord may have carried out already."""
+        me = self.bot.user.id if self.bot.user else None
+        events = await self.bot.persistently(
+            f"look for copies of event {event.id}", guild.fetch_scheduled_events
+        )
+        for twin in events or []:
+            same = (twin.name, twin.start_time, twin.creator_id, twin.description) == (
+                event.name, event.start_time, me, event.description
+            )  # fmt: skip
+            if twin.id == event.id or not same:
+                continue
+            try:
+                if await self.bot.engine.store.class_of_event(str(twin.id)) is not None:
+                    continue
+            except StoreError:
+                continue  # not sure it is a copy: left alone
+            log.info("deleting event %s, a copy of event %s", twin.id, event.id)
+            await self.bot.persistently(f"delete event {twin.id}", twin.delete)
 
     @class_schedule.autocomplete("routine")
     async def _class_routines(

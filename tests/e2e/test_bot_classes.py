@@ -359,6 +359,18 @@ async def test_discord_refusing_the_event_schedules_nothing(
     assert bot.store is not None and await bot.store.classes() == []
 
 
+async def test_an_event_made_twice_by_a_retried_request_is_kept_once(
+    fake: FakeDiscord, bot: MassageBot, clock: FakeClock
+) -> None:
+    fake.fail("POST", "/guilds/{guild_id}/scheduled-events", 500, applied=True)  # retried
+    made = await schedule(fake, "dana", minute_of(clock() + HOUR))
+    assert "Class scheduled" in made
+    assert bot.store is not None
+    (scheduled,) = await bot.store.classes()
+    await until(lambda: len(fake.scheduled_events(fake.guild("Wellness"))) == 1, "one event")
+    assert str(the_event(fake).id) == scheduled.event_id
+
+
 def starting(call: Call) -> bool:
     return "is starting now" in ((call.json or {}).get("content") or "")
 
