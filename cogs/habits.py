@@ -5,6 +5,7 @@ set sent on time, and each step of a group session sent by DM to those who asked
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -23,12 +24,17 @@ from bot.stats import weekly_chart
 from bot.store import Reminder, StoreError
 from cogs import render
 from cogs.controls import ForgetButton
+from cogs.live import UNKNOWN_CHANNEL
 
 if TYPE_CHECKING:
     from bot.client import MassageBot
 
 log = logging.getLogger(__name__)
 
+CHANNEL_GONE_TEXT = (
+    "The channel of your weekly server reminder was deleted, so I removed the reminder. "
+    "Set it again in another channel with `/massage remind weekly`."
+)
 REMINDER_POLL_SECONDS = 20.0  # looked for at least this often (and whenever the clock is woken)
 STATS_CHART = "weeks.png"
 
@@ -212,6 +218,10 @@ class HabitCommands:
             await self.bot.get_partial_messageable(int(reminder.channel_id)).send(text)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
             log.warning("reminder %s could not be sent: %s", reminder.id, error)
+            if isinstance(error, discord.NotFound) and error.code == UNKNOWN_CHANNEL:
+                with contextlib.suppress(StoreError):  # else tried again next week
+                    await self.bot.engine.store.delete_reminder(reminder.id, reminder.user_id)
+                await self.bot.direct_message(reminder.user_id, CHANNEL_GONE_TEXT)
 
     def on_session_update(self, update: Update) -> None:
         """The engine's listener for step alerts: someone joined a group session (on a

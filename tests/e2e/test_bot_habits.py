@@ -191,6 +191,13 @@ async def test_a_server_reminder_needs_manage_server_and_pings_no_one(
     assert f"<@{dana.id}>" in sent.json["content"]
     assert sent.json["allowed_mentions"]["parse"] == []
 
+    await fake.delete_channel(sessions)  # the next week's has nowhere to go
+    clock.advance(7 * 86_400)
+    bot.wake_timer()
+    await until(lambda: len(dms_to(fake, "dana")) == 1, "the host told")
+    assert "was deleted, so I removed the reminder" in dms_to(fake, "dana")[0].content
+    assert bot.store is not None and await bot.store.reminders_of(str(dana.id)) == []
+
 
 async def test_my_data_then_forget_me(fake: FakeDiscord, bot: MassageBot, clock) -> None:
     alice, bob = fake.user("alice"), fake.user("bob")
