@@ -23,7 +23,8 @@ HOLDOUT_FILE = Path(__file__).parent / "eval" / "holdout.yaml"
 POSTS_FILES = [
     Path(__file__).parent / "eval" / name
     for name in (
-        "posts.yaml", "posts-2.yaml", "posts-3.yaml", "posts-4.yaml", "posts-5.yaml", "posts-6.yaml"
+        "posts.yaml", "posts-2.yaml", "posts-3.yaml", "posts-4.yaml", "posts-5.yaml",
+        "posts-6.yaml", "posts-7.yaml",
     )
 ]
 POSTS_HOLDOUT_FILE = Path(__file__).parent / "eval" / "posts-holdout.yaml"
