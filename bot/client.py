@@ -58,7 +58,7 @@ TRANSIENT_TRIES = 5  # for a one-off request (an announcement, an event's state)
 DIRECT_MESSAGES_PER_SECOND = 22  # a first DM is two requests; Discord allows 50 a second
 DMS_CLOSED = 50007  # Discord's code: this person takes no direct messages from the bot
 DMS_REFUSED_SECONDS = 3600.0  # not asked again for so long (step alerts come every minute)
-REQUESTS_PER_SECOND = 45  # Discord's global limit is 50 (interaction responses are exempt)
+REQUESTS_PER_SECOND = 40  # Discord's global limit is 50 (interaction responses are exempt)
 EXEMPT_ROUTES = ("/interactions/", "/webhooks/")
 UI_PERMISSION_NAMES = {
     "manage_guild": "Manage Server",
@@ -101,6 +101,22 @@ class Window:
                 await asyncio.sleep(self._starts[0] + self.per - now)
                 self._starts.popleft()
             self._starts.append(time.monotonic())
+
+
+def paced_requests(window: Window) -> aiohttp.TraceConfig:
+    """Every request to Discord but interaction answers waits for its turn in `window` as
+    it is sent, retries and requests held back by discord.py included: discord.py keeps to
+    each route's limits, not to the global one."""
+
+    async def on_request_start(
+        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        if not any(exempt in params.url.path for exempt in EXEMPT_ROUTES):
+            await window.turn()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    return trace
 
 
 class StartError(Exception):
@@ -179,6 +195,7 @@ class MassageBot(commands.AutoShardedBot):
             max_messages=None,  # nothing reads the message cache
             member_cache_flags=discord.MemberCacheFlags.none(),
             chunk_guilds_at_startup=False,
+            http_trace=paced_requests(Window(REQUESTS_PER_SECOND)),
         )
         self.knowledge = knowledge
         self.knowledge_dir = Path(knowledge_dir) if knowledge_dir else knowledge.source_dir
@@ -204,21 +221,8 @@ class MassageBot(commands.AutoShardedBot):
         self.voice_guides = VoiceGuides(self, voice_client_class)
         self._direct_messages = Pacer(DIRECT_MESSAGES_PER_SECOND)
         self._dms_refused: dict[str, float] = {}  # user id: when Discord said DMs are closed
-        self._pace_requests(Window(REQUESTS_PER_SECOND))
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
         self._picture_bytes: dict[str, bytes | None] = {}  # by `what`, for this knowledge
-
-    def _pace_requests(self, window: Window) -> None:
-        """Every REST request but interaction responses waits for its turn in `window`:
-        discord.py keeps to each route's limits, not to the global one."""
-        request = self.http.request
-
-        async def paced(route: discord.http.Route, **options: Any) -> Any:
-            if not route.path.startswith(EXEMPT_ROUTES):
-                await window.turn()
-            return await request(route, **options)
-
-        self.http.request = paced  # type: ignore[method-assign]
 
     @property
     def engine(self) -> SessionEngine:

@@ -5,6 +5,7 @@ test ends by comparing each session message with the store (`settled`)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -332,3 +333,27 @@ async def test_naming_a_partner_pings_only_them_and_makes_no_receiver_until_they
     bot.wake_timer()
     await settled(fake, bot)
     assert "Accept" not in {b["label"] for b in message.buttons}
+
+
+async def test_a_burst_of_5xx_does_not_push_the_bot_past_the_global_limit(
+    fake: FakeDiscord, make_bot: Any, clock: Any
+) -> None:
+    wellness = fake.guild("Wellness")
+    people = [fake.add_user(f"person{n}") for n in range(90)]
+    for person in people:
+        fake.add_member(wellness, person)
+    bot = make_bot(cooldown=(1000, 1.0))
+    async with fake.run(bot):
+        general = wellness.channel("general")
+        await asyncio.gather(*(slash(fake, p, general, "massage", "start", routine="tiny")
+                               for p in people))  # fmt: skip
+        await settled(fake, bot)
+        fake.global_rate_limit = 50  # Discord's
+        fake.rate_limit_headers = True
+        outage = fake.fail("PATCH", MESSAGE, 500, times=None)  # retried by discord.py itself
+        clock.advance(150)  # every session moves on at once: 90 edits
+        bot.wake_timer()
+        await asyncio.sleep(0.6)
+        outage.remove()
+        await settled(fake, bot, timeout=60)
+    assert fake.rate_limited == 0
