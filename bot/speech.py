@@ -22,7 +22,9 @@ CHANNELS = 2
 SAMPLE_BYTES = 2
 BYTES_PER_SECOND = SAMPLE_RATE * CHANNELS * SAMPLE_BYTES
 WORDS_PER_MINUTE = 155
-CACHED_TEXTS = 256
+SPEAK_TIMEOUT = 20.0  # seconds for espeak-ng (it speaks the longest step in well under one)
+SHORTEST_SHARE = 0.3  # audio shorter than this share of the text's length was cut short
+CACHED_BYTES = 64 * 1024 * 1024  # about 11 minutes of speech
 CHIME_NOTES = ((659.25, 0.16), (880.0, 0.28))  # E5 then A5, seconds each
 VOLUME = 0.35
 
@@ -54,28 +56,32 @@ def chime() -> bytes:
 
 def speak(text: str, voice: str = "en") -> bytes:
     """`text` read aloud by espeak-ng, as 48 kHz stereo PCM (`SpeechUnavailable` when it
-    cannot be)."""
+    cannot be: no espeak-ng, a failure, or audio cut short, as on a full disk)."""
     program = shutil.which("espeak-ng")
     if program is None:
         raise SpeechUnavailable("espeak-ng is not installed (Debian: apt install espeak-ng)")
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "speech.wav"
-        try:
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "speech.wav"
             done = subprocess.run(
                 [program, "-v", voice, "-s", str(WORDS_PER_MINUTE), "-w", str(path), "--stdin"],
-                input=text.encode("utf-8"), capture_output=True, timeout=60, check=False,
+                input=text.encode("utf-8"), capture_output=True, timeout=SPEAK_TIMEOUT,
+                check=False,
             )  # fmt: skip
-        except (OSError, subprocess.TimeoutExpired) as error:
-            raise SpeechUnavailable(f"espeak-ng could not speak: {error}") from error
-        if done.returncode != 0 or not path.exists():
-            reason = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
-            raise SpeechUnavailable(f"espeak-ng could not speak: {reason}")
-        with wave.open(str(path), "rb") as reader:
-            rate, width = reader.getframerate(), reader.getsampwidth()
-            channels, raw = reader.getnchannels(), reader.readframes(reader.getnframes())
-    if width != SAMPLE_BYTES:
-        raise SpeechUnavailable(f"espeak-ng wrote {8 * width}-bit audio; 16-bit is expected")
-    samples = np.frombuffer(raw, dtype="<i2").reshape(-1, channels).mean(axis=1) / 32768.0
+            if done.returncode != 0 or not path.exists():
+                reason = done.stderr.decode("utf-8", "replace").strip()
+                raise SpeechUnavailable(f"espeak-ng could not speak: {reason or done.returncode}")
+            with wave.open(str(path), "rb") as reader:
+                rate, width = reader.getframerate(), reader.getsampwidth()
+                channels, raw = reader.getnchannels(), reader.readframes(reader.getnframes())
+        if width != SAMPLE_BYTES:
+            raise SpeechUnavailable(f"espeak-ng wrote {8 * width}-bit audio; 16-bit is expected")
+        samples = np.frombuffer(raw, dtype="<i2").reshape(-1, channels).mean(axis=1) / 32768.0
+    except (OSError, EOFError, wave.Error, ValueError, subprocess.TimeoutExpired) as error:
+        raise SpeechUnavailable(f"espeak-ng could not speak: {error!r}") from error
+    spoken = samples.size / rate if rate else 0.0
+    if spoken < SHORTEST_SHARE * len(text.split()) * 60 / WORDS_PER_MINUTE:
+        raise SpeechUnavailable(f"espeak-ng's audio was cut short ({spoken:.2f} s)")
     return _pcm(_resampled(samples, rate))
 
 
@@ -94,12 +100,13 @@ def _pcm(mono: np.ndarray) -> bytes:
 
 
 class SpeechCache:
-    """The audio of texts, made once each in a worker thread and kept (the most recent
-    `CACHED_TEXTS`), so the event loop never waits for espeak-ng."""
+    """The audio of texts, made once each in a worker thread and kept (the most recently
+    used, up to `CACHED_BYTES`), so the event loop never waits for espeak-ng."""
 
     def __init__(self, voice: str = "en") -> None:
         self.voice = voice
         self._audio: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0  # held in `_audio`
         self._making: dict[str, asyncio.Future[bytes]] = {}
 
     async def audio(self, text: str) -> bytes:
@@ -114,7 +121,9 @@ class SpeechCache:
             pcm = await asyncio.shield(self._making[text])
         finally:
             self._making.pop(text, None)
-        self._audio[text] = pcm
-        while len(self._audio) > CACHED_TEXTS:
-            self._audio.popitem(last=False)
+        if text not in self._audio:  # another waiter for the same text may have kept it
+            self._audio[text] = pcm
+            self._bytes += len(pcm)
+        while self._bytes > CACHED_BYTES and len(self._audio) > 1:
+            self._bytes -= len(self._audio.popitem(last=False)[1])
         return pcm

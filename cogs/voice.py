@@ -235,12 +235,15 @@ class VoiceGuides:
             voice = cast(Player, await channel.connect(
                 cls=self.voice_client_class, self_deaf=True, timeout=CONNECT_SECONDS
             ))
-        except (TimeoutError, discord.DiscordException, aiohttp.ClientError, OSError) as error:
-            log.warning("session %s: could not join voice channel %s: %r", session_id,
-                        channel.id, error)  # fmt: skip
+        except BaseException as error:
             if guild.voice_client is not None:  # half joined: leave
                 await self._disconnect(session_id, cast(Player, guild.voice_client))
-            del self._servers[guild.id]
+            self._servers.pop(guild.id, None)
+            if not isinstance(error, TimeoutError | discord.DiscordException |
+                              aiohttp.ClientError | OSError):  # fmt: skip
+                raise  # unforeseen: the error boundary logs it
+            log.warning("session %s: could not join voice channel %s: %r", session_id,
+                        channel.id, error)  # fmt: skip
             raise VoiceError(
                 f"I could not join {channel.mention}, so this session goes on in text only."
             ) from error
@@ -334,7 +337,7 @@ class VoiceGuides:
             guide.drop_queued()
             guide.say(TIME_UP)
         elif update.kind in ANNOUNCED:
-            guide.drop_queued()
+            guide.hush()  # the step before is not read on over the new one
             guide.say("", chime=True)
             guide.say(announcement(view))
         guide.cues = cues(view, self.bot.clock())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import wave
 
 import numpy as np
 import pytest
@@ -66,3 +67,37 @@ def test_espeak_timing_out_is_unavailable_speech(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(subprocess, "run", hanging)
     with pytest.raises(SpeechUnavailable, match="could not speak"):
         speak("hello")
+
+
+@pytest.mark.parametrize("written", [b"", b"RIFF\x00\x00", "short"])
+def test_a_broken_or_cut_short_wav_is_unavailable_speech(
+    monkeypatch: pytest.MonkeyPatch, written: bytes | str
+) -> None:
+    """What espeak-ng leaves on a full disk: an empty file, a broken header, or a start."""
+
+    def writing(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+        path = command[command.index("-w") + 1]
+        if written == "short":  # a tenth of a second of a long text
+            with wave.open(path, "wb") as out:
+                out.setnchannels(1)
+                out.setsampwidth(2)
+                out.setframerate(22_050)
+                out.writeframes(bytes(4_410))
+        else:
+            with open(path, "wb") as out:
+                out.write(written)  # type: ignore[arg-type]
+        return subprocess.CompletedProcess(command, 0, b"", b"")
+
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/espeak-ng")
+    monkeypatch.setattr(subprocess, "run", writing)
+    with pytest.raises(SpeechUnavailable):
+        speak("Rock your fist gently between the spine and the shoulder blade, slowly.")
+
+
+async def test_the_cache_keeps_to_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(speech, "speak", lambda text, voice="en": bytes(len(text) * 4))
+    monkeypatch.setattr(speech, "CACHED_BYTES", 1_000)
+    cache = SpeechCache()
+    for n in range(10):
+        await cache.audio(f"{n}" * 100)  # 400 bytes each
+    assert sum(map(len, cache._audio.values())) <= 1_000 and "9" * 100 in cache._audio

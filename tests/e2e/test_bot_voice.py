@@ -205,6 +205,44 @@ async def test_a_session_spoken_aloud_from_start_to_stop(
     assert bot.get_guild(fake.guild("Wellness").id).voice_client is None  # type: ignore[union-attr]
 
 
+async def test_next_cuts_short_the_step_being_read(
+    fake: FakeDiscord, bot: MassageBot, room: Channel
+) -> None:
+    alice = fake.user("alice")
+    await fake.join_voice(alice, room)
+    started = await start_aloud(fake)
+    assert started.original is not None
+    voice = await voice_of(fake, bot)
+    await voice.pieces_done(2)  # the chime and step 1's words
+    voice.hold()  # what plays next stays playing
+    await press(fake, alice, started.original, "Back")  # step 1 again: read anew
+    await voice.until(lambda: len(voice.pieces) == 3)
+    await press(fake, alice, started.original, "Next")
+    await voice.until(lambda: voice.pieces[2].ended is not None)
+    voice.release()
+    assert voice.pieces[2].stopped  # step 1 is not read on over step 2
+    step_2 = announcement(session_of(fake, bot))
+    assert (await said(bot, voice, 5, step_2))[3:] == ["chime", step_2]
+
+
+async def test_an_unforeseen_failure_to_join_leaves_the_server_free(
+    fake: FakeDiscord, bot: MassageBot, room: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await fake.join_voice(fake.user("alice"), room)
+    connect = discord.VoiceChannel.connect
+
+    async def broken(self: discord.VoiceChannel, **options: Any) -> Any:
+        raise RuntimeError("the voice library broke")
+
+    monkeypatch.setattr(discord.VoiceChannel, "connect", broken)
+    await start_aloud(fake)  # the apology, logged
+    (first,) = bot.engine.active_sessions()
+    await bot.engine.stop(first.id, first.host)
+    monkeypatch.setattr(discord.VoiceChannel, "connect", connect)
+    await start_aloud(fake)
+    await voice_of(fake, bot)  # joined: the server was not left marked busy
+
+
 async def test_voice_needs_the_person_in_a_voice_channel(
     fake: FakeDiscord, bot: MassageBot
 ) -> None:
