@@ -55,10 +55,11 @@ APOLOGY = "Sorry, something went wrong on my side. Please try again in a moment.
 COOLDOWN_RATE, COOLDOWN_SECONDS = 10, 10.0  # actions per user
 RETENTION_EVERY_SECONDS = DAY_SECONDS
 TRANSIENT_TRIES = 5  # for a one-off request (an announcement, an event's state)
-DIRECT_MESSAGES_PER_SECOND = 22  # a first DM is two requests; Discord allows 50 a second
+DIRECT_MESSAGES_PER_SECOND = 26  # leaving room for edits under REQUESTS_PER_SECOND
 DMS_CLOSED = 50007  # Discord's code: this person takes no direct messages from the bot
+DM_CHANNELS_KEPT = 100_000
 DMS_REFUSED_SECONDS = 3600.0  # not asked again for so long (step alerts come every minute)
-REQUESTS_PER_SECOND = 40  # Discord's global limit is 50 (interaction responses are exempt)
+REQUESTS_PER_SECOND = 32  # Discord's global limit is 50 (interaction responses are exempt)
 EXEMPT_ROUTES = ("/interactions/", "/webhooks/")
 UI_PERMISSION_NAMES = {
     "manage_guild": "Manage Server",
@@ -221,6 +222,7 @@ class MassageBot(commands.AutoShardedBot):
         self.voice_guides = VoiceGuides(self, voice_client_class)
         self._direct_messages = Pacer(DIRECT_MESSAGES_PER_SECOND)
         self._dms_refused: dict[str, float] = {}  # user id: when Discord said DMs are closed
+        self._dm_channels: dict[str, int] = {}  # user id: their DM channel, oldest first
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
         self._picture_bytes: dict[str, bytes | None] = {}  # by `what`, for this knowledge
 
@@ -565,7 +567,7 @@ class MassageBot(commands.AutoShardedBot):
             return False  # asked again so soon, Discord would count it an invalid request
         await self._direct_messages.turn()
         try:
-            channel = await self.create_dm(discord.Object(int(user_id)))
+            channel = await self.open_direct_messages(user_id)
             await channel.send(text)
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError, ValueError) as error:
             if isinstance(error, discord.Forbidden) and error.code == DMS_CLOSED:
@@ -574,6 +576,17 @@ class MassageBot(commands.AutoShardedBot):
             return False
         self._dms_refused.pop(user_id, None)
         return True
+
+    async def open_direct_messages(self, user_id: str) -> discord.abc.Messageable:
+        """The direct-message channel with `user_id`, opened once (a request) and then
+        remembered (discord.py keeps only the last 128)."""
+        channel_id = self._dm_channels.get(user_id)
+        if channel_id is None:
+            channel = await self.create_dm(discord.Object(int(user_id)))
+            channel_id = self._dm_channels[user_id] = channel.id
+            while len(self._dm_channels) > DM_CHANNELS_KEPT:
+                self._dm_channels.pop(next(iter(self._dm_channels)))
+        return self.get_partial_messageable(channel_id, type=discord.ChannelType.private)
 
     async def cooling_down(self, interaction: discord.Interaction) -> bool:
         """Whether the user must wait (and has been told so, privately)."""

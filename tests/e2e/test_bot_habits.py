@@ -172,6 +172,24 @@ async def test_a_weekly_reminder_comes_once_on_time(
     assert len(dms_to(fake, "alice")) == 1
 
 
+async def test_dm_channels_are_opened_before_the_reminders_are_due(
+    fake: FakeDiscord, bot: MassageBot, clock
+) -> None:
+    general = fake.guild("Wellness").channel("general")
+    people = [fake.user(name) for name in ("alice", "bob", "carol")]
+    for person in people:
+        await slash(fake, person, general, "massage", "remind", "weekly", day="tuesday",
+                    time="22:15", zone="UTC")  # fmt: skip
+    clock.advance(100 - 30)  # due in 30 s: their DM channels are opened now
+    bot.wake_timer()
+    await until(lambda: len(fake.calls_to("POST", r"/users/@me/channels")) == 3, "opened")
+    assert all(dms_to(fake, p.name) == [] for p in people)  # nothing sent before its time
+    clock.advance(30)
+    bot.wake_timer()
+    await until(lambda: all(len(dms_to(fake, p.name)) == 1 for p in people), "all sent")
+    assert len(fake.calls_to("POST", r"/users/@me/channels")) == 3  # one request each now
+
+
 async def test_a_server_reminder_needs_manage_server_and_pings_no_one(
     fake: FakeDiscord, bot: MassageBot, clock
 ) -> None:
