@@ -54,6 +54,15 @@ MUSCLE = """\
 KNOT = "how do I work a knot"  # two techniques tie: a clarify
 
 
+def crowd(fake: FakeDiscord, count: int, name: str = "member") -> list[User]:
+    """`count` new members of Wellness, named `name0`, `name1`, ..."""
+    wellness = fake.guild("Wellness")
+    people = [fake.add_user(f"{name}{n}") for n in range(count)]
+    for person in people:
+        fake.add_member(wellness, person)
+    return people
+
+
 async def slash(
     fake: FakeDiscord, user: User, channel: Channel, /, *path: str, **options: Any
 ) -> Interaction:

@@ -32,7 +32,7 @@ from tests.e2e.fake_discord import (
     Message,
     ScheduledEvent,
 )
-from tests.e2e.massage_world import ephemeral_text, press, settled, slash, text_of
+from tests.e2e.massage_world import crowd, ephemeral_text, press, settled, slash, text_of
 from tests.e2e.recording_voice import RecordingVoice
 
 HOUR = 3600.0
@@ -278,10 +278,7 @@ async def test_events_changed_while_the_bot_was_down(
 async def test_a_class_of_many_shows_a_count_not_a_list(
     fake: FakeDiscord, make_bot: Any, clock: FakeClock
 ) -> None:
-    wellness = fake.guild("Wellness")
-    members = [fake.add_user(f"member{n}") for n in range(40)]
-    for member in members:
-        fake.add_member(wellness, member)
+    members = crowd(fake, 40)
     bot = make_bot(cooldown=(1000, 1.0), edit_gap=EDIT_GAP_SECONDS)
     async with fake.run(bot):
         starts = minute_of(clock() + HOUR)
@@ -312,10 +309,7 @@ async def test_a_class_of_many_shows_a_count_not_a_list(
 async def test_a_hundred_interested_are_told_in_one_message_that_fits(
     fake: FakeDiscord, bot: MassageBot, clock: FakeClock
 ) -> None:
-    wellness = fake.guild("Wellness")
-    members = [fake.add_user(f"member{n}") for n in range(100)]
-    for member in members:
-        fake.add_member(wellness, member)
+    members = crowd(fake, 100)
     starts = minute_of(clock() + HOUR)
     await schedule(fake, "dana", starts)
     for member in members:

@@ -12,7 +12,7 @@ import pytest
 
 from bot.client import MassageBot
 from tests.e2e.fake_discord import Channel, FakeDiscord, Message, User, hurry_retries
-from tests.e2e.massage_world import ephemeral_text, press, settled, slash, text_of
+from tests.e2e.massage_world import crowd, ephemeral_text, press, settled, slash, text_of
 
 STEP_SECONDS = 150
 MESSAGE = "/channels/{channel_id}/messages/{message_id}"
@@ -338,13 +338,10 @@ async def test_naming_a_partner_pings_only_them_and_makes_no_receiver_until_they
 async def test_a_burst_of_5xx_does_not_push_the_bot_past_the_global_limit(
     fake: FakeDiscord, make_bot: Any, clock: Any
 ) -> None:
-    wellness = fake.guild("Wellness")
-    people = [fake.add_user(f"person{n}") for n in range(90)]
-    for person in people:
-        fake.add_member(wellness, person)
+    people = crowd(fake, 90)
     bot = make_bot(cooldown=(1000, 1.0))
     async with fake.run(bot):
-        general = wellness.channel("general")
+        general = fake.guild("Wellness").channel("general")
         await asyncio.gather(*(slash(fake, p, general, "massage", "start", routine="tiny")
                                for p in people))  # fmt: skip
         await settled(fake, bot)
