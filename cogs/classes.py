@@ -348,9 +348,11 @@ class ClassCommands:
     async def _catch_up_with_events(self) -> None:
         """Classes whose events were deleted, cancelled or ended in the server while the bot
         was away are cancelled; those whose events moved, move (the servers' events come
-        with them from the gateway)."""
+        with them from the gateway); those a stop left half-opened are opened again."""
         store = self.bot.engine.store
         try:
+            if unopened := await store.reschedule_unopened_classes(self.bot.owned_shards):
+                log.info("%d class(es) left half-opened by a stop are to open again", unopened)
             scheduled = await store.classes(shards=self.bot.owned_shards)
         except StoreError as error:
             log.warning("could not look for classes whose events changed: %s", error)

@@ -228,3 +228,15 @@ async def test_someone_who_left_early_still_counts_in_the_stats(
     (the_servers,) = await store.session_records(since=0.0, server_id="g1")
     assert set(the_servers.people) == {"dana", "ann"}
     assert [s["id"] for s in (await store.personal_data("ann"))["sessions"]] == [group.session.id]
+
+
+async def test_classes_left_half_opened_by_a_stop_are_scheduled_again(store: Store) -> None:
+    on_shard_1 = str(1 << 22)
+    on_shard_0 = str(2 << 22)
+    await store.add_class(a_class("half", state="started", server_id=on_shard_0))  # no session
+    await store.add_class(a_class("opened", state="started", server_id=on_shard_0,
+                                  session_id="s1"))  # fmt: skip
+    await store.add_class(a_class("elsewhere", state="started", server_id=on_shard_1))
+    assert await store.reschedule_unopened_classes(Shards.of(2, (0,))) == 1
+    states = {c.id: c.state for c in await store.classes(states=("scheduled", "started"))}
+    assert states == {"half": "scheduled", "opened": "started", "elsewhere": "started"}

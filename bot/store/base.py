@@ -706,6 +706,16 @@ class Store(ABC):
         )
         return _class_from_row(rows[0]) if rows else None
 
+    async def reschedule_unopened_classes(self, shards: Shards | None = None) -> int:
+        """Put back to "scheduled" the classes (of the servers `shards` owns) marked started
+        whose session never began: their process stopped in between. Only for a process
+        starting up, which alone runs those servers; how many there were."""
+        owned, parameters = _owned(shards, "server_id")
+        return await self._transaction([(
+            "UPDATE classes SET state = 'scheduled' WHERE state = 'started' "
+            f"AND session_id IS NULL{owned}", parameters,
+        )])  # fmt: skip
+
     async def move_class(self, class_id: str, starts_at: float) -> bool:
         """A scheduled class's new start (its Discord event was moved); False once it has
         started or ended."""

@@ -275,6 +275,25 @@ async def test_events_changed_while_the_bot_was_down(
     assert len(posts_in(fake, "general", "did not start")) == 1  # the deleted one says nothing
 
 
+async def test_a_class_left_half_opened_by_a_crash_opens_after_the_restart(
+    fake: FakeDiscord, make_bot: Any, clock: FakeClock
+) -> None:
+    first, second = make_bot(), make_bot()
+    starts = minute_of(clock() + HOUR)
+    async with fake.run(first):
+        await schedule(fake, "dana", starts)
+        assert first.store is not None
+        (scheduled,) = await first.store.classes()
+        # as if the process stopped after marking it started, before its session began
+        await first.store.set_class_state(scheduled.id, "started", was="scheduled")
+    clock.now = starts + 5
+    async with fake.run(second):
+        await until(lambda: posts_in(fake, "general", "is starting now"), "the class opened")
+        (session,) = second.engine.active_sessions()
+        assert second.store is not None
+        assert (await second.store.class_by_id(scheduled.id)).session_id == session.id  # type: ignore[union-attr]
+
+
 async def test_a_class_of_many_shows_a_count_not_a_list(
     fake: FakeDiscord, make_bot: Any, clock: FakeClock
 ) -> None:
