@@ -6,7 +6,12 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUTSIDE_FOLDERS = ("../shared", '"..", "shared"', "'..', 'shared'", '".." / "shared"')
+# spelt out piecemeal, so that this file does not hold what it looks for
+BESIDE = "shared"
+OUTSIDE_FOLDERS = tuple(
+    pattern.format(BESIDE)
+    for pattern in ("../{}", '"..", "{}"', "'..', '{}'", '".." / "{}"')
+)
 
 
 def _tracked_files() -> list[Path]:
