@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -56,18 +56,19 @@ def stopping(processes: list[BotProcess]) -> Iterator[list[BotProcess]]:
             process.stop()
 
 
-def processes_for(
+@contextlib.asynccontextmanager
+async def running(
     fake: FakeDiscord, db: str, knowledge: Path, workdir: Path, count: int
-) -> list[BotProcess]:
-    return [BotProcess(fake, db, workdir, count, (shard,), knowledge=knowledge)
-            for shard in range(count)]  # fmt: skip
-
-
-async def start_all(processes: list[BotProcess]) -> None:
-    for process in processes:
-        process.start()
-    for process in processes:
-        await process.ready()
+) -> AsyncIterator[list[BotProcess]]:
+    """`count` bot processes, one per shard of `count`, started and ready; stopped after."""
+    processes = [BotProcess(fake, db, workdir, count, (shard,), knowledge=knowledge)
+                 for shard in range(count)]  # fmt: skip
+    with stopping(processes):
+        for process in processes:
+            process.start()
+        for process in processes:
+            await process.ready()
+        yield processes
 
 
 async def test_each_process_serves_its_servers_and_a_replacement_takes_over(
@@ -75,9 +76,7 @@ async def test_each_process_serves_its_servers_and_a_replacement_takes_over(
 ) -> None:
     north, south = add_guild_at(fake, "North", 0), add_guild_at(fake, "South", 1)
     alice, bob = fake.user("alice"), fake.user("bob")
-    processes = processes_for(fake, postgres_url, bot_knowledge, tmp_path, 2)
-    with stopping(processes):
-        await start_all(processes)
+    async with running(fake, postgres_url, bot_knowledge, tmp_path, 2) as processes:
         messages = {}
         for user, guild in ((alice, north), (bob, south)):
             channel = guild.channel("general")
@@ -122,9 +121,7 @@ async def test_a_new_shard_count_keeps_every_session_and_setting(
     guilds = [add_guild_at(fake, name, residue)
               for name, residue in (("North", 0), ("South", 1), ("East", 2), ("West", 5))]
     alice, dana = fake.user("alice"), fake.user("dana")
-    two = processes_for(fake, postgres_url, bot_knowledge, tmp_path, 2)
-    with stopping(two):
-        await start_all(two)
+    async with running(fake, postgres_url, bot_knowledge, tmp_path, 2):
         sessions = {}
         for guild in guilds:
             channel = guild.channel("general")
@@ -142,9 +139,7 @@ async def test_a_new_shard_count_keeps_every_session_and_setting(
             f"massage-bot: massage-bot processes with --shard-count 2 run on {postgres_url}; "
             "stop them all before running 3 shards"
         )
-    three = processes_for(fake, postgres_url, bot_knowledge, tmp_path, 3)
-    with stopping(three):
-        await start_all(three)
+    async with running(fake, postgres_url, bot_knowledge, tmp_path, 3) as three:
         for process in three:  # East and West moved to the new shard 2
             restored = {0: 1, 1: 1, 2: 2}[process.shard_ids[0]]
             assert f"ready to serve {restored} restored sessions" in process.log()
@@ -161,9 +156,7 @@ async def test_a_reload_on_one_process_reloads_them_all(
 ) -> None:
     north, south = add_guild_at(fake, "North", 0), add_guild_at(fake, "South", 1)
     alice, dana = fake.user("alice"), fake.user("dana")
-    processes = processes_for(fake, postgres_url, bot_knowledge, tmp_path, 2)
-    with stopping(processes):
-        await start_all(processes)
+    async with running(fake, postgres_url, bot_knowledge, tmp_path, 2) as processes:
         question = "how long should a foot rub last?"
         before = await slash(fake, alice, south.channel("general"), "massage", "ask",
                              question=question)  # fmt: skip
@@ -187,9 +180,7 @@ async def test_forget_me_on_one_process_reaches_the_sessions_of_the_others(
 ) -> None:
     north, south = add_guild_at(fake, "North", 0), add_guild_at(fake, "South", 1)
     alice, bob = fake.user("alice"), fake.user("bob")
-    processes = processes_for(fake, postgres_url, bot_knowledge, tmp_path, 2)
-    with stopping(processes):
-        await start_all(processes)
+    async with running(fake, postgres_url, bot_knowledge, tmp_path, 2):
         group = await slash(fake, bob, south.channel("general"), "massage", "start",
                             routine="tiny", group=True)  # fmt: skip
         assert group.original is not None
