@@ -11,7 +11,7 @@ import pytest
 
 from bot.client import STORE_TROUBLE, MassageBot
 from bot.store import StoreError
-from tests.e2e.fake_discord import FakeDiscord, Message
+from tests.e2e.fake_discord import Channel, FakeDiscord, Message, User
 from tests.e2e.massage_world import ephemeral_text, press, settled, slash, step_of, text_of
 
 TUESDAY_22_15_UTC = 1_700_000_100.0  # the tests' clock starts at Tuesday 22:13:20 UTC
@@ -30,15 +30,22 @@ async def until(check, what: str, timeout: float = 5.0) -> None:  # type: ignore
         await asyncio.sleep(0.02)
 
 
+
+async def a_session(
+    fake: FakeDiscord, user: User, channel: Channel, clock: Any, seconds: float
+) -> None:
+    """`user` runs the tiny routine in `channel` for `seconds`, then stops it."""
+    started = await slash(fake, user, channel, "massage", "start", routine="tiny")
+    assert started.original is not None
+    clock.advance(seconds)
+    await press(fake, user, started.original, "Stop")
+
 async def test_stats_after_a_session(fake: FakeDiscord, bot: MassageBot, clock) -> None:
     alice, general = fake.user("alice"), fake.guild("Wellness").channel("general")
     none_yet = await slash(fake, alice, general, "massage", "stats")
     assert "No finished sessions yet" in ephemeral_text(none_yet)
 
-    started = await slash(fake, alice, general, "massage", "start", routine="tiny")
-    assert started.original is not None
-    clock.advance(300)
-    await press(fake, alice, started.original, "Stop")
+    await a_session(fake, alice, general, clock, 300)
     stats = await slash(fake, alice, general, "massage", "stats")
     text = ephemeral_text(stats)
     assert "Sessions 1" in text and "Minutes 5" in text and "1 week in a row" in text
@@ -260,17 +267,10 @@ async def test_a_hosts_server_stats(fake: FakeDiscord, bot: MassageBot, clock) -
     await refused.response()
     assert "Manage Server" in ephemeral_text(refused)
     for user in (alice, bob):
-        started = await slash(fake, user, general, "massage", "start", routine="tiny")
-        assert started.original is not None
-        clock.advance(200)
-        await press(fake, user, started.original, "Stop")
+        await a_session(fake, user, general, clock, 200)
     for _ in range(2):
         await slash(fake, alice, general, "massage", "ask", question="is reiki real")
-    other = fake.guild("Retreat").channel("general")
-    elsewhere = await slash(fake, alice, other, "massage", "start", routine="tiny")
-    assert elsewhere.original is not None
-    clock.advance(200)
-    await press(fake, alice, elsewhere.original, "Stop")
+    await a_session(fake, alice, fake.guild("Retreat").channel("general"), clock, 200)
 
     report = await slash(fake, dana, general, "massage-admin", "stats")
     text = ephemeral_text(report)
