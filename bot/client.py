@@ -68,22 +68,6 @@ UI_PERMISSION_NAMES = {
 }
 
 
-class Pacer:
-    """Lets work go ahead no faster than `rate` a second, in the order it asked."""
-
-    def __init__(self, rate: float) -> None:
-        self.gap = 1.0 / rate
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def turn(self) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            if self._next > now:
-                await asyncio.sleep(self._next - now)
-            self._next = max(now, self._next) + self.gap
-
-
 class Window:
     """At most `limit` starts in any `per` seconds: the rest wait their turn, in order."""
 
@@ -220,7 +204,7 @@ class MassageBot(commands.AutoShardedBot):
         self._wakers: list[asyncio.Event] = []  # other loops woken with the timer
         self.session_messages = SessionMessages(self, retry_delays, edit_gap)
         self.voice_guides = VoiceGuides(self, voice_client_class)
-        self._direct_messages = Pacer(DIRECT_MESSAGES_PER_SECOND)
+        self._direct_messages = Window(1, 1 / DIRECT_MESSAGES_PER_SECOND)  # evenly spread
         self._dms_refused: dict[str, float] = {}  # user id: when Discord said DMs are closed
         self._dm_channels: dict[str, int] = {}  # user id: their DM channel, oldest first
         self._pictures = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pictures")
